@@ -1,0 +1,290 @@
+"""Throwaway Debian 12 lab hosts booted with systemd-nspawn (recipe: shared/LAB.md).
+
+One cached debootstrap root file system; every host is a copy of it with its own /24 in 10.77.0.0/16,
+its own veth link, and the lab SSH key. Hosts are keyed by a lab id so that several molecule scenarios,
+each naming its platform freely, can run side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STATE_DIR = Path(os.environ.get("SECURE_TENANT_LAB_DIR", "/var/lib/secure-tenant-lab"))
+LAB_NETWORK = "10.77.0.0/16"
+NAT_TABLE = "secure_tenant_lab"
+ROOTFS_PACKAGES = "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,sudo"
+HOST_TOOLS = ("systemd-nspawn", "debootstrap", "nft", "ssh", "ssh-keygen")
+BOOT_TIMEOUT_S = 90
+MAX_SLOTS = 250
+ADMIN_USER = "admin"
+
+
+class LabError(RuntimeError):
+    """A lab host could not be created or reached; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """What a client needs to reach a running lab host over SSH."""
+
+    lab_id: str
+    hostname: str
+    address: str
+    gateway: str
+    user: str
+    port: int
+    identity_file: str
+    pid: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _run(*argv: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=check, text=True, capture_output=capture)
+
+
+@contextlib.contextmanager
+def _lab_lock() -> Iterator[None]:
+    """Serialise changes to shared lab state (slots, rootfs cache, NAT table) across processes."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(STATE_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def check_host_tools() -> None:
+    missing = [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise LabError(
+            f"missing on this machine: {', '.join(missing)}; run `make lab-deps` "
+            "(apt-get install debootstrap systemd-container nftables openssh-client)"
+        )
+
+
+def _apt_mirror() -> str:
+    """The Debian mirror this machine's own apt sources use, so the lab fetches from the same place."""
+    for source in [Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")]:
+        if source.exists():
+            match = re.search(r"(https?://\S+/debian)\b(?!-security)", source.read_text())
+            if match:
+                return match.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def ssh_key() -> Path:
+    """The lab's own SSH key pair, created once."""
+    key = STATE_DIR / "id_ed25519"
+    if not key.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "secure-tenant-lab", "-f", str(key))
+    return key
+
+
+def ensure_rootfs() -> Path:
+    """Build the cached Debian 12 root file system once (about a minute), reuse it afterwards."""
+    with _lab_lock():
+        return _build_rootfs()
+
+
+def _build_rootfs() -> Path:
+    rootfs = STATE_DIR / "rootfs"
+    if (rootfs / ".complete").exists():
+        return rootfs
+    building = STATE_DIR / "rootfs.building"
+    shutil.rmtree(building, ignore_errors=True)
+    _run(
+        "debootstrap", "--variant=minbase", f"--include={ROOTFS_PACKAGES}", "bookworm", str(building),
+        _apt_mirror(),
+    )
+    _run("chroot", str(building), "systemctl", "enable", "systemd-networkd", "ssh")
+    shutil.rmtree(building / "var/cache/apt/archives", ignore_errors=True)
+    (building / "var/cache/apt/archives/partial").mkdir(parents=True)
+    (building / ".complete").touch()
+    shutil.rmtree(rootfs, ignore_errors=True)
+    building.rename(rootfs)
+    return rootfs
+
+
+def _claim_slot() -> int:
+    slots = STATE_DIR / "slots"
+    slots.mkdir(parents=True, exist_ok=True)
+    for index in range(1, MAX_SLOTS + 1):
+        try:
+            (slots / str(index)).mkdir()
+        except FileExistsError:
+            continue
+        return index
+    raise LabError(f"all {MAX_SLOTS} lab slots are taken; run `secure-tenant-lab gc` to free dead hosts")
+
+
+def _host_dir(lab_id: str) -> Path:
+    return STATE_DIR / "hosts" / lab_id
+
+
+def _ensure_nat() -> None:
+    """Let lab hosts reach the package mirrors (and each other) through this machine."""
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+    if _run("nft", "list", "table", "ip", NAT_TABLE, check=False).returncode == 0:
+        return
+    ruleset = (
+        f"table ip {NAT_TABLE} {{\n"
+        "  chain postrouting {\n"
+        "    type nat hook postrouting priority srcnat; policy accept;\n"
+        f'    ip saddr {LAB_NETWORK} oifname != "ve-*" masquerade\n'
+        "  }\n"
+        "}\n"
+    )
+    subprocess.run(["nft", "-f", "-"], input=ruleset, text=True, check=True)
+
+
+def _write_host_files(rootfs: Path, hostname: str, address: str, gateway: str) -> None:
+    (rootfs / "etc/hostname").write_text(hostname + "\n")
+    (rootfs / "etc/hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost\n")
+    # Like Debian's EC2 images: an `admin` user with the key and passwordless sudo, so roles that close
+    # root login (ssh_hardening) are tested over the same path a real bastion is managed by.
+    _run("chroot", str(rootfs), "useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo", ADMIN_USER)
+    (rootfs / f"etc/sudoers.d/90-{ADMIN_USER}").write_text(f"{ADMIN_USER} ALL=(ALL) NOPASSWD:ALL\n")
+    ssh_dir = rootfs / f"home/{ADMIN_USER}/.ssh"
+    ssh_dir.mkdir(mode=0o700)
+    authorized = ssh_dir / "authorized_keys"
+    authorized.write_text(Path(f"{ssh_key()}.pub").read_text())
+    authorized.chmod(0o600)
+    _run("chroot", str(rootfs), "chown", "-R", f"{ADMIN_USER}:{ADMIN_USER}", f"/home/{ADMIN_USER}/.ssh")
+    resolv = rootfs / "etc/resolv.conf"
+    resolv.unlink(missing_ok=True)
+    shutil.copyfile("/etc/resolv.conf", resolv)
+    (rootfs / "etc/systemd/network/80-container-host0.network").write_text(
+        f"[Match]\nName=host0\n\n[Network]\nAddress={address}/24\nGateway={gateway}\n"
+    )
+
+
+def _wait_for_link(interface: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if Path(f"/sys/class/net/{interface}").exists():
+            return
+        if process.poll() is not None:
+            raise LabError(f"systemd-nspawn exited with {process.returncode}; see {log}")
+        time.sleep(0.2)
+    raise LabError(f"link {interface} did not appear within {BOOT_TIMEOUT_S}s; see {log}")
+
+
+def ssh_command(host: LabHost, *remote: str) -> list[str]:
+    return [
+        "ssh", "-i", host.identity_file, "-p", str(host.port),
+        "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR",
+        f"{host.user}@{host.address}", *remote,
+    ]
+
+
+def _wait_until_running(host: LabHost, log: Path) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    state = ""
+    while time.monotonic() < deadline:
+        result = _run(*ssh_command(host, "systemctl", "is-system-running", "--wait"), check=False)
+        state = result.stdout.strip()
+        if state in {"running", "degraded"}:
+            if state == "degraded":
+                failed = _run(*ssh_command(host, "systemctl", "--failed", "--no-legend"), check=False)
+                print(f"lab host {host.hostname} is degraded:\n{failed.stdout}", flush=True)
+            return
+        time.sleep(0.5)
+    raise LabError(f"{host.hostname} at {host.address} not up within {BOOT_TIMEOUT_S}s (last: {state!r}); see {log}")
+
+
+def create(hostname: str) -> LabHost:
+    """Boot a fresh Debian 12 host and return once its sshd answers and systemd has started."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", hostname):
+        raise LabError(f"hostname {hostname!r} must be lowercase letters, digits and '-', starting with a letter")
+    check_host_tools()
+    with _lab_lock():
+        rootfs = _build_rootfs()
+        ssh_key()
+        index = _claim_slot()
+        _ensure_nat()
+    lab_id = f"st{index}"  # also the machine name: the host side link is ve-<lab_id> (15 characters at most)
+    host_dir = _host_dir(lab_id)
+    gateway, address = f"10.77.{index}.1", f"10.77.{index}.2"
+    try:
+        shutil.rmtree(host_dir, ignore_errors=True)
+        host_dir.mkdir(parents=True)
+        _run("cp", "-a", "--reflink=auto", str(rootfs), str(host_dir / "rootfs"))
+        _write_host_files(host_dir / "rootfs", hostname, address, gateway)
+        log = host_dir / "console.log"
+        with open(log, "wb") as console:
+            process = subprocess.Popen(
+                ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--quiet",
+                 "-D", str(host_dir / "rootfs"), "-M", lab_id, "--network-veth"],
+                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        host = LabHost(lab_id, hostname, address, gateway, ADMIN_USER, 22, str(ssh_key()), process.pid)
+        (host_dir / "host.json").write_text(host.to_json())
+        _wait_for_link(f"ve-{lab_id}", process, log)
+        _run("ip", "addr", "add", f"{gateway}/24", "dev", f"ve-{lab_id}")
+        _run("ip", "link", "set", f"ve-{lab_id}", "up")
+        _wait_until_running(host, log)
+    except Exception:
+        destroy(lab_id)
+        raise
+    return host
+
+
+def load(lab_id: str) -> LabHost:
+    return LabHost(**json.loads((_host_dir(lab_id) / "host.json").read_text()))
+
+
+def running() -> list[LabHost]:
+    hosts_dir = STATE_DIR / "hosts"
+    if not hosts_dir.is_dir():
+        return []
+    return [load(entry.name) for entry in sorted(hosts_dir.iterdir()) if (entry / "host.json").exists()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def destroy(lab_id: str) -> None:
+    """Power a host off, delete its disk and free its slot; the last host out removes the NAT table."""
+    host_dir = _host_dir(lab_id)
+    if (host_dir / "host.json").exists():
+        pid = load(lab_id).pid
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while _alive(pid) and time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                time.sleep(0.2)
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+    shutil.rmtree(host_dir, ignore_errors=True)
+    with _lab_lock():
+        shutil.rmtree(STATE_DIR / "slots" / lab_id.removeprefix("st"), ignore_errors=True)
+        if not running():
+            _run("nft", "delete", "table", "ip", NAT_TABLE, check=False)
+
+
+def gc() -> list[str]:
+    """Destroy hosts whose nspawn process is gone (left by a killed run)."""
+    dead = [host.lab_id for host in running() if not _alive(host.pid)]
+    for lab_id in dead:
+        destroy(lab_id)
+    return dead
