@@ -105,7 +105,11 @@ def _build_rootfs() -> Path:
     building = STATE_DIR / "rootfs.building"
     shutil.rmtree(building, ignore_errors=True)
     _run(
-        "debootstrap", "--variant=minbase", f"--include={ROOTFS_PACKAGES}", "bookworm", str(building),
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={ROOTFS_PACKAGES}",
+        "bookworm",
+        str(building),
         _apt_mirror(),
     )
     _run("chroot", str(building), "systemctl", "enable", "systemd-networkd", "ssh")
@@ -151,10 +155,22 @@ def _ensure_nat() -> None:
 
 def _write_host_files(rootfs: Path, hostname: str, address: str, gateway: str) -> None:
     (rootfs / "etc/hostname").write_text(hostname + "\n")
-    (rootfs / "etc/hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost\n")
+    (rootfs / "etc/hosts").write_text(
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost\n"
+    )
     # Like Debian's EC2 images: an `admin` user with the key and passwordless sudo, so roles that close
     # root login (ssh_hardening) are tested over the same path a real bastion is managed by.
-    _run("chroot", str(rootfs), "useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo", ADMIN_USER)
+    _run(
+        "chroot",
+        str(rootfs),
+        "useradd",
+        "--create-home",
+        "--shell",
+        "/bin/bash",
+        "--groups",
+        "sudo",
+        ADMIN_USER,
+    )
     (rootfs / f"etc/sudoers.d/90-{ADMIN_USER}").write_text(f"{ADMIN_USER} ALL=(ALL) NOPASSWD:ALL\n")
     ssh_dir = rootfs / f"home/{ADMIN_USER}/.ssh"
     ssh_dir.mkdir(mode=0o700)
@@ -183,10 +199,23 @@ def _wait_for_link(interface: str, process: subprocess.Popen[bytes], log: Path) 
 
 def ssh_command(host: LabHost, *remote: str) -> list[str]:
     return [
-        "ssh", "-i", host.identity_file, "-p", str(host.port),
-        "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR",
-        f"{host.user}@{host.address}", *remote,
+        "ssh",
+        "-i",
+        host.identity_file,
+        "-p",
+        str(host.port),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "ConnectTimeout=3",
+        "-o",
+        "LogLevel=ERROR",
+        f"{host.user}@{host.address}",
+        *remote,
     ]
 
 
@@ -202,13 +231,17 @@ def _wait_until_running(host: LabHost, log: Path) -> None:
                 print(f"lab host {host.hostname} is degraded:\n{failed.stdout}", flush=True)
             return
         time.sleep(0.5)
-    raise LabError(f"{host.hostname} at {host.address} not up within {BOOT_TIMEOUT_S}s (last: {state!r}); see {log}")
+    raise LabError(
+        f"{host.hostname} at {host.address} not up within {BOOT_TIMEOUT_S}s (last: {state!r}); see {log}"
+    )
 
 
 def create(hostname: str) -> LabHost:
     """Boot a fresh Debian 12 host and return once its sshd answers and systemd has started."""
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", hostname):
-        raise LabError(f"hostname {hostname!r} must be lowercase letters, digits and '-', starting with a letter")
+        raise LabError(
+            f"hostname {hostname!r} must be lowercase letters, digits and '-', starting with a letter"
+        )
     check_host_tools()
     with _lab_lock():
         rootfs = _build_rootfs()
@@ -226,9 +259,22 @@ def create(hostname: str) -> LabHost:
         log = host_dir / "console.log"
         with open(log, "wb") as console:
             process = subprocess.Popen(
-                ["systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--quiet",
-                 "-D", str(host_dir / "rootfs"), "-M", lab_id, "--network-veth"],
-                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    "systemd-nspawn",
+                    "--boot",
+                    "--register=no",
+                    "--keep-unit",
+                    "--quiet",
+                    "-D",
+                    str(host_dir / "rootfs"),
+                    "-M",
+                    lab_id,
+                    "--network-veth",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         host = LabHost(lab_id, hostname, address, gateway, ADMIN_USER, 22, str(ssh_key()), process.pid)
         (host_dir / "host.json").write_text(host.to_json())

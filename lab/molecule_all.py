@@ -47,15 +47,26 @@ def run_scenario(role: str, scenario: str) -> ScenarioResult:
     with open(log, "w") as output:
         completed = subprocess.run(
             ["molecule", "test", "-s", scenario],
-            cwd=ROOT / "roles" / role, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            check=False,
+            cwd=ROOT / "roles" / role,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"},
         )
     seconds = round(time.monotonic() - started, 1)
     result = ScenarioResult(
-        role, scenario, completed.returncode == 0, seconds, datetime.now(UTC).isoformat(timespec="seconds"),
+        role,
+        scenario,
+        completed.returncode == 0,
+        seconds,
+        datetime.now(UTC).isoformat(timespec="seconds"),
         str(log.relative_to(ROOT)),
     )
-    print(f"{'PASS' if result.passed else 'FAIL'} {role}/{scenario} in {seconds}s (log: {result.log})", flush=True)
+    print(
+        f"{'PASS' if result.passed else 'FAIL'} {role}/{scenario} in {seconds}s (log: {result.log})",
+        flush=True,
+    )
     if not result.passed:
         print("".join(log.read_text().splitlines(keepends=True)[-60:]), flush=True)
     return result
@@ -78,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS_DIR / "results.json").write_text(json.dumps([asdict(result) for result in results], indent=2))
     print(f"\n{'scenario':40} {'result':6} seconds")
     for result in results:
-        print(f"{result.role + '/' + result.scenario:40} {'pass' if result.passed else 'FAIL':6} {result.seconds}")
+        print(
+            f"{result.role + '/' + result.scenario:40} {'pass' if result.passed else 'FAIL':6} {result.seconds}"
+        )
     failed = sum(not result.passed for result in results)
     print(f"molecule: {len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

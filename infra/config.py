@@ -1,0 +1,253 @@
+"""The tenant's configuration: read once from Pulumi stack config into one validated model.
+
+Components never call `pulumi.Config`; they receive the parts of `TenantConfig` they need. Every rule here
+stops the program before any resource is declared, with a message naming the stack config key and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from typing import Annotated, Any, Literal, Self
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+PROJECT = "secure-tenant"
+
+# Regions in EU member states. London (eu-west-2) and Zurich (eu-central-2) are in Europe but not in the EU,
+# so they are refused: the policy says EU only.
+EU_REGIONS = frozenset({"eu-central-1", "eu-west-1", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1"})
+
+# The only values CloudWatch Logs accepts for retention_in_days.
+CLOUDWATCH_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+MIN_LOG_RETENTION_DAYS = 400  # 12 full months, whatever day of the month an audit starts
+
+Tier = Literal["public", "firewall", "private", "data"]
+SUBNET_TIERS: tuple[Tier, ...] = ("public", "firewall", "private", "data")
+# Each tier gets a quarter of the VPC and each zone a quarter of its tier: 16 equal blocks.
+SUBNET_SPLIT_BITS = 4
+MAX_ZONES = 3
+AWS_MIN_SUBNET_PREFIX = 28
+
+Environment = Literal["prod", "preprod"]
+
+
+class ConfigError(Exception):
+    """A stack config value is wrong; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One availability zone of the tenant: its AWS name and the short suffix used in resource names."""
+
+    name: str
+    suffix: str
+    index: int
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+    )
+
+
+def _is_private(network: IPv4Network) -> bool:
+    return any(
+        network.subnet_of(block)
+        for block in map(IPv4Network, ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+    )
+
+
+class TenantConfig(_Model):
+    """Everything one tenant environment is built from. Keys are the stack config keys (camelCase)."""
+
+    tenant: Annotated[str, Field(description="short tenant id, lowercase, 2-12 characters")]
+    environment: Environment
+    region: str
+    vpc_cidr: IPv4Network
+    zones: Annotated[int, Field(ge=2, le=MAX_ZONES)] = 2
+    admin_cidrs: tuple[IPv4Network, ...] = ()
+    vpn_client_cidr: IPv4Network = IPv4Network("10.250.0.0/24")
+    log_retention_days: int = MIN_LOG_RETENTION_DAYS
+    exceptions: dict[str, str] = Field(default_factory=dict)
+    extra_tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9]{1,11}", value):
+            raise ValueError(
+                f"{value!r} is not a tenant id: use 2-12 lowercase letters and digits, starting with a letter "
+                "(it prefixes every resource name, some of which AWS limits to 32 characters)"
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _eu_region(cls, value: str) -> str:
+        if value not in EU_REGIONS:
+            raise ValueError(f"{value!r} is not in the EU: use one of {', '.join(sorted(EU_REGIONS))}")
+        return value
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr(cls, value: IPv4Network) -> IPv4Network:
+        if not _is_private(value):
+            raise ValueError(f"{value} is not a private (RFC 1918) range: use e.g. 10.20.0.0/16")
+        if value.prefixlen < 16:
+            raise ValueError(f"{value} is larger than AWS allows for a VPC: use a /16 to /24")
+        if value.prefixlen + SUBNET_SPLIT_BITS > AWS_MIN_SUBNET_PREFIX:
+            raise ValueError(
+                f"{value} cannot hold {len(SUBNET_TIERS)} subnet tiers x {MAX_ZONES} zones "
+                f"({1 << SUBNET_SPLIT_BITS} blocks, each at least /{AWS_MIN_SUBNET_PREFIX}): use a /24 or larger, "
+                "e.g. 10.20.0.0/16"
+            )
+        return value
+
+    @field_validator("vpn_client_cidr")
+    @classmethod
+    def _vpn_client_cidr(cls, value: IPv4Network) -> IPv4Network:
+        if not _is_private(value):
+            raise ValueError(f"{value} is not a private (RFC 1918) range: use e.g. 10.250.0.0/24")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_is_a_cloudwatch_value(cls, value: int) -> int:
+        if value not in CLOUDWATCH_RETENTION_DAYS:
+            allowed = [days for days in CLOUDWATCH_RETENTION_DAYS if days >= MIN_LOG_RETENTION_DAYS]
+            raise ValueError(f"{value} is not a CloudWatch Logs retention: use one of {allowed}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Self:
+        if self.vpn_client_cidr.overlaps(self.vpc_cidr):
+            raise _KeyError(
+                "vpnClientCidr",
+                f"{self.vpn_client_cidr} overlaps vpcCidr {self.vpc_cidr}: pick a range outside it",
+            )
+        for position, cidr in enumerate(self.admin_cidrs):
+            if cidr.prefixlen == 0:
+                raise _KeyError(
+                    "adminCidrs", "0.0.0.0/0 is not an admin range: leave adminCidrs empty instead"
+                )
+            for other in (self.vpc_cidr, self.vpn_client_cidr, *self.admin_cidrs[:position]):
+                if cidr.overlaps(other):
+                    raise _KeyError("adminCidrs", f"{cidr} overlaps {other}: list disjoint ranges")
+        if self.log_retention_days < MIN_LOG_RETENTION_DAYS:
+            self.require_exception(
+                "shortLogRetention",
+                f"logRetentionDays {self.log_retention_days} is below {MIN_LOG_RETENTION_DAYS} (12 full months)",
+            )
+        return self
+
+    def require_exception(self, name: str, problem: str) -> None:
+        """Refuse a weakening of the baseline unless the stack names it as an exception with a justification."""
+        justification = self.exceptions.get(name, "")
+        if not justification.strip():
+            raise _KeyError(
+                "exceptions",
+                f"{problem}; fix the value, or set exceptions.{name} to a written justification to accept it",
+            )
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.tenant}-{self.environment}"
+
+    @property
+    def availability_zones(self) -> tuple[Zone, ...]:
+        # Every EU region has zones a, b and c; names are fixed so a reviewer's preview is deterministic.
+        return tuple(
+            Zone(f"{self.region}{suffix}", suffix, index) for index, suffix in enumerate("abc"[: self.zones])
+        )
+
+    def subnet_cidr(self, tier: Tier, zone: Zone) -> IPv4Network:
+        blocks: list[IPv4Network] = list(self.vpc_cidr.subnets(prefixlen_diff=SUBNET_SPLIT_BITS))
+        blocks_per_tier = (1 << SUBNET_SPLIT_BITS) // len(SUBNET_TIERS)
+        return blocks[SUBNET_TIERS.index(tier) * blocks_per_tier + zone.index]
+
+
+class _KeyError(ValueError):
+    """A cross-field problem that belongs to one specific key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(stack)"
+        cause = problem.get("ctx", {}).get("error")
+        if isinstance(cause, _KeyError):
+            key = cause.key
+        message = str(cause) if cause is not None else problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key: remove it or check its spelling"
+        elif problem["type"] == "missing":
+            message = "missing: set it with `pulumi config set`"
+        namespace = "aws" if key == "region" else PROJECT
+        lines.append(f"  {namespace}:{key}: {message}")
+    return "invalid stack configuration:\n" + "\n".join(lines)
+
+
+def parse_config(values: dict[str, Any]) -> TenantConfig:
+    """Validate raw config values (camelCase keys); raise ConfigError naming each bad key."""
+    try:
+        return TenantConfig.model_validate(values)
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+def load_config() -> TenantConfig:
+    """Read the stack config of the running Pulumi program once."""
+    project = pulumi.Config(PROJECT)
+    values: dict[str, Any] = {"region": pulumi.Config("aws").get("region")}
+    for field_name, field in TenantConfig.model_fields.items():
+        key = field.alias or field_name
+        if key == "region":
+            continue
+        raw = project.get(key)
+        if raw is None:
+            continue
+        values[key] = _structured(raw)
+    return parse_config({key: value for key, value in values.items() if value is not None})
+
+
+def _structured(raw: str) -> Any:
+    """Pulumi hands structured config values over as JSON text; scalars stay strings for pydantic to coerce."""
+    if raw[:1] in "[{":
+        return json.loads(raw)
+    return raw
