@@ -1,0 +1,94 @@
+"""The demo's second half: a lab host hardened as the example tenant's bastion, then verified.
+
+The bastion's facts come from the example stack's outputs, evaluated offline exactly as `pulumi up` would
+compute them, saved to JSON and read back through the same inventory script a real user runs against
+`pulumi stack output`; only the address Ansible connects to is the lab host's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from infra.offline import evaluate_stack
+from lab import hosts
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "demo"
+
+
+def _ansible_env(outputs_file: Path, address: str, identity_file: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "SECURE_TENANT_STACK_OUTPUTS": str(outputs_file),
+        "SECURE_TENANT_BASTION_HOST": address,
+        "ANSIBLE_PRIVATE_KEY_FILE": identity_file,
+        "ANSIBLE_REMOTE_USER": hosts.ADMIN_USER,
+    }
+
+
+def _timed(label: str, argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+    print(f"\n== {label}: {' '.join(argv)}", flush=True)
+    started = time.monotonic()
+    completed = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    seconds = round(time.monotonic() - started, 1)
+    print(completed.stdout[-6000:], flush=True)
+    if completed.returncode != 0:
+        print(completed.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"demo: {label} failed after {seconds}s")
+    print(f"== {label}: {seconds}s", flush=True)
+    return seconds, completed.stdout
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stack", default="acme-prod")
+    parser.add_argument("--keep", action="store_true", help="leave the lab host running afterwards")
+    args = parser.parse_args(argv)
+
+    BUILD.mkdir(parents=True, exist_ok=True)
+    outputs_file = BUILD / f"{args.stack}-outputs.json"
+    outputs_file.write_text(json.dumps(evaluate_stack(args.stack).outputs, indent=2))
+    print(f"stack outputs of {args.stack} (offline) saved to {outputs_file.relative_to(ROOT)}")
+
+    host = hosts.create(f"{args.stack}-bastion")
+    print(f"lab host {host.lab_id} booted at {host.address}")
+    env = _ansible_env(outputs_file, host.address, host.identity_file)
+    playbook = ["ansible-playbook", "-i", "playbooks/inventory/pulumi_stack.py", "playbooks/bastion.yml"]
+    try:
+        first, _ = _timed("first converge", playbook, env)
+        second, recap = _timed("second converge", playbook, env)
+        if " changed=0 " not in recap.split("PLAY RECAP", 1)[-1]:
+            raise SystemExit("demo: the second converge changed something: the roles are not idempotent")
+        verify, _ = _timed(
+            "verify",
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/bastion",
+                "--hosts=ansible://bastions",
+                "--ansible-inventory=playbooks/inventory/pulumi_stack.py",
+            ],
+            env,
+        )
+        print(
+            f"\nbastion hardened and verified: first converge {first}s, second (changed=0) {second}s, verify {verify}s"
+        )
+    finally:
+        if not args.keep:
+            hosts.destroy(host.lab_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
