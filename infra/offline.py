@@ -53,6 +53,7 @@ class DeclaredResource:
     custom: bool
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -194,6 +195,9 @@ def evaluate(
                 custom=bool(request.custom),
                 inputs=_plain(inputs),
                 outputs=_plain(states.get(urn, {})),
+                property_dependencies={
+                    prop: list(deps.urns) for prop, deps in request.propertyDependencies.items() if deps.urns
+                },
             )
         )
     return snapshot

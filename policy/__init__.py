@@ -1,0 +1,1 @@
+"""The secure-tenant CrossGuard policy pack (entry point for the Pulumi CLI: policy/__main__.py)."""

@@ -1,0 +1,17 @@
+"""Policy pack entry point for `pulumi preview --policy-pack policy`."""
+
+import sys
+from pathlib import Path
+
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+# The CLI runs this file with policy/ as the working directory; the rules live in the `policy` package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from policy.baseline import sdk_policies
+
+PolicyPack(
+    name="secure-tenant-baseline",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=sdk_policies(),
+)

@@ -1,0 +1,115 @@
+"""Apply the policy pack offline to the resources of a stack evaluated under mocks.
+
+The pack's own SDK policy objects are called, with the engine's argument types, on every declared resource
+(resource policies see its inputs, as in a preview) and on the whole stack (stack policies see resolved
+values and property dependencies). Enforcement levels come from a config in the format of
+`pulumi preview --policy-pack-config`: {"all": "mandatory", "<policy>": "advisory" | {"enforcementLevel": ...}}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+)
+
+from infra.offline import DeclaredResource, StackSnapshot
+from policy.baseline import POLICIES, sdk_policies
+
+CONTROL_OF = {spec.name: spec.control for spec in POLICIES}
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    control: str
+    enforcement: str
+    resource: str
+    message: str
+
+
+def enforcement_levels(config: Mapping[str, Any] | None) -> dict[str, str]:
+    config = dict(config or {})
+    default = str(config.get("all", "mandatory"))
+    levels = {}
+    for spec in POLICIES:
+        value = config.get(spec.name, default)
+        level = value.get("enforcementLevel", default) if isinstance(value, Mapping) else value
+        if level not in ("mandatory", "advisory", "disabled"):
+            raise ValueError(f"policy config {spec.name}: {level!r} is not mandatory, advisory or disabled")
+        levels[spec.name] = str(level)
+    return levels
+
+
+def _options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(
+        protect=False,
+        ignore_changes=[],
+        delete_before_replace=None,
+        aliases=[],
+        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+        additional_secret_outputs=[],
+    )
+
+
+def _policy_resource(resource: DeclaredResource, index: dict[str, PolicyResource]) -> PolicyResource:
+    return PolicyResource(
+        resource.type,
+        resource.outputs,
+        resource.urn,
+        resource.name,
+        _options(),
+        None,
+        None,
+        [],
+        {
+            prop: [index[urn] for urn in urns if urn in index]
+            for prop, urns in resource.property_dependencies.items()
+        },
+    )
+
+
+def run_pack(snapshot: StackSnapshot, config: Mapping[str, Any] | None = None) -> list[Violation]:
+    levels = enforcement_levels(config)
+    violations: list[Violation] = []
+    custom = [r for r in snapshot.resources if r.custom]
+    index: dict[str, PolicyResource] = {}
+    for resource in custom:
+        index[resource.urn] = _policy_resource(resource, index)
+    # A second pass so that dependencies on resources declared later resolve too.
+    stack_resources = [_policy_resource(resource, index) for resource in custom]
+
+    for policy in sdk_policies(EnforcementLevel.MANDATORY):
+        level = levels[policy.name]
+        if level == "disabled":
+            continue
+
+        def report(
+            message: str, urn: str | None = None, *, _name: str = policy.name, _level: str = level
+        ) -> None:
+            name = next((r.name for r in custom if r.urn == urn), "stack") if urn else "stack"
+            violations.append(Violation(_name, CONTROL_OF[_name], _level, name, message))
+
+        if isinstance(policy, ResourceValidationPolicy):
+            for resource in custom:
+                args = ResourceValidationArgs(
+                    resource.type, resource.inputs, resource.urn, resource.name, _options(), None
+                )
+                for validate in policy.validate if isinstance(policy.validate, list) else [policy.validate]:
+                    validate(args, report)
+        else:
+            policy.validate(StackValidationArgs(stack_resources), report)
+    return violations
+
+
+def mandatory(violations: list[Violation]) -> list[Violation]:
+    return [v for v in violations if v.enforcement == "mandatory"]
