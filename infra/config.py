@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal, Self
 
 import pulumi
@@ -89,6 +89,128 @@ def _is_private(network: IPv4Network) -> bool:
     )
 
 
+# --- EdgeProtection and VpnBastion (issues 5 and 6) ---------------------------------------------------------------
+
+# ALB security policies that negotiate TLS 1.3 and 1.2 only (or 1.3 only), with their FIPS and hybrid post-quantum
+# variants. Left out on purpose: everything allowing TLS 1.0/1.1, the TLS 1.2-only "TLS-1-2-*"/"FS-*" policies and
+# the "Ext" variants, which add CBC and non-forward-secret ciphers back.
+ALB_TLS_POLICIES = (
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+)
+# TLS 1.3 + 1.2 with forward-secret AEAD ciphers only, and hybrid ML-KEM key exchange for clients that offer it.
+DEFAULT_ALB_TLS_POLICY = ALB_TLS_POLICIES[0]
+# The WAF range for a rate-based rule's limit (requests per source IP in a 5-minute window).
+WAF_RATE_LIMIT_RANGE = (10, 2_000_000_000)
+_DNS_NAME = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+class EdgeConfig(_Model):
+    """The tenant's internet-facing web edge: ALB, certificate, WAF, Shield Advanced (stack key `edge`)."""
+
+    domain_name: str | None = None
+    hosted_zone_id: str | None = None
+    tls_policy: str = DEFAULT_ALB_TLS_POLICY
+    app_port: Annotated[int, Field(ge=1, le=65535)] = 443
+    health_check_path: str = "/"
+    rate_limit: Annotated[int, Field(ge=WAF_RATE_LIMIT_RANGE[0], le=WAF_RATE_LIMIT_RANGE[1])] = 2000
+    allowed_countries: tuple[str, ...] = ()
+    shield_advanced: bool | None = None
+
+    @field_validator("domain_name")
+    @classmethod
+    def _domain_name(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 253 or not _DNS_NAME.fullmatch(value)):
+            raise ValueError(f"{value!r} is not a lowercase DNS name: use e.g. app.example.com")
+        return value
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _hosted_zone_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"Z[A-Z0-9]{1,31}", value):
+            raise ValueError(f"{value!r} is not a Route 53 hosted zone id: use e.g. Z0123456789ABCDEFGHIJ")
+        return value
+
+    @field_validator("tls_policy")
+    @classmethod
+    def _tls_policy(cls, value: str) -> str:
+        if value not in ALB_TLS_POLICIES:
+            raise ValueError(
+                f"{value!r} is not an allowed ALB security policy (only TLS 1.3 and 1.2 with strong ciphers may "
+                f"be negotiated): use one of {', '.join(ALB_TLS_POLICIES)}"
+            )
+        return value
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _health_check_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"{value!r} is not a URL path: start it with /, e.g. /health")
+        return value
+
+    @field_validator("allowed_countries")
+    @classmethod
+    def _countries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for code in value:
+            if not re.fullmatch(r"[A-Z]{2}", code):
+                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code: use e.g. DE, FR, IE")
+        if len(set(value)) != len(value):
+            raise ValueError("a country is listed twice: list each once")
+        return value
+
+    @model_validator(mode="after")
+    def _zone_needs_domain(self) -> Self:
+        if self.hosted_zone_id is not None and self.domain_name is None:
+            raise _KeyError(
+                "edge.hostedZoneId",
+                "a hosted zone without edge.domainName: set the domain or remove the zone",
+            )
+        return self
+
+
+class BastionConfig(_Model):
+    """The OpenVPN bastion host(s), the only admin path into the tenant (stack key `bastion`)."""
+
+    instance_type: str = "t3.small"
+    ami_id: str | None = None
+    per_zone: bool = False
+    vpn_port: Annotated[int, Field(ge=1, le=65535)] = 1194
+    vpn_protocol: Literal["udp", "tcp"] = "udp"
+    key_name: str | None = None
+    root_volume_gb: Annotated[int, Field(ge=8, le=1024)] = 16
+    data_volume_gb: Annotated[int | None, Field(ge=1, le=16384)] = None
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9-]*\.[a-z0-9]+", value):
+            raise ValueError(f"{value!r} is not an EC2 instance type: use e.g. t3.small")
+        return value
+
+    @field_validator("ami_id")
+    @classmethod
+    def _ami_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"ami-([0-9a-f]{8}|[0-9a-f]{17})", value):
+            raise ValueError(f"{value!r} is not an AMI id: use e.g. ami-0123456789abcdef0, or leave it unset")
+        return value
+
+    @model_validator(mode="after")
+    def _vpn_port_is_not_ssh(self) -> Self:
+        if self.vpn_protocol == "tcp" and self.vpn_port == 22:
+            raise _KeyError("bastion.vpnPort", "TCP 22 is SSH, reachable only through the VPN: use e.g. 443")
+        return self
+
+
 class TenantConfig(_Model):
     """Everything one tenant environment is built from. Keys are the stack config keys (camelCase)."""
 
@@ -102,6 +224,8 @@ class TenantConfig(_Model):
     log_retention_days: int = MIN_LOG_RETENTION_DAYS
     exceptions: dict[str, str] = Field(default_factory=dict)
     extra_tags: dict[str, str] = Field(default_factory=dict)
+    edge: EdgeConfig = EdgeConfig()
+    bastion: BastionConfig = BastionConfig()
 
     @field_validator("tenant")
     @classmethod
@@ -170,6 +294,11 @@ class TenantConfig(_Model):
                 "shortLogRetention",
                 f"logRetentionDays {self.log_retention_days} is below {MIN_LOG_RETENTION_DAYS} (12 full months)",
             )
+        if self.environment == "prod" and not self.shield_advanced:
+            self.require_exception(
+                "noShieldAdvanced",
+                "edge.shieldAdvanced is off for prod (no DDoS response team, no cost protection)",
+            )
         return self
 
     def require_exception(self, name: str, problem: str) -> None:
@@ -184,6 +313,17 @@ class TenantConfig(_Model):
     @property
     def prefix(self) -> str:
         return f"{self.tenant}-{self.environment}"
+
+    @property
+    def shield_advanced(self) -> bool:
+        """Shield Advanced in effect: the stack's choice, else on for prod and off for preprod (it is paid)."""
+        chosen = self.edge.shield_advanced
+        return self.environment == "prod" if chosen is None else chosen
+
+    @property
+    def vpc_resolver(self) -> IPv4Address:
+        """The VPC's Amazon DNS resolver: the VPC range's base address plus two."""
+        return self.vpc_cidr.network_address + 2
 
     @property
     def availability_zones(self) -> tuple[Zone, ...]:
