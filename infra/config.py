@@ -211,6 +211,76 @@ class BastionConfig(_Model):
         return self
 
 
+# --- TenantKeys, LogArchive, AuditTrail, Backups (issue 4) ----------------------------------------------------------
+
+_IAM_ROLE_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):role/[\w+=,.@/-]{1,512}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[a-z]{2,63}")
+MIN_BACKUP_DAILY_RETENTION_DAYS = 35
+MIN_BACKUP_MONTHLY_RETENTION_MONTHS = 13
+
+
+class KeysConfig(_Model):
+    """The tenant's KMS keys (stack key `keys`): who administers them and whether their material is imported."""
+
+    admin_role_arns: tuple[str, ...] = ()
+    byok: bool = False
+
+    @field_validator("admin_role_arns")
+    @classmethod
+    def _admin_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        accounts = set()
+        for arn in value:
+            match = _IAM_ROLE_ARN.fullmatch(arn)
+            if match is None:
+                raise ValueError(
+                    f"{arn!r} is not an IAM role ARN: use arn:aws:iam::<12-digit account>:role/<name>"
+                )
+            accounts.add(match["account"])
+        if len(accounts) > 1:
+            raise ValueError(
+                f"roles of several accounts ({', '.join(sorted(accounts))}): list roles of the tenant's account only"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("a role is listed twice: list each once")
+        return value
+
+    @property
+    def admin_account(self) -> str | None:
+        """The account all admin roles belong to (it must be the one the keys are created in)."""
+        match = _IAM_ROLE_ARN.fullmatch(self.admin_role_arns[0]) if self.admin_role_arns else None
+        return match["account"] if match else None
+
+
+class LogArchiveConfig(_Model):
+    """The tenant's log archive bucket (stack key `logArchive`)."""
+
+    object_lock: bool | None = None
+    retention_days: Annotated[int, Field(ge=1)] = MIN_LOG_RETENTION_DAYS
+    load_balancer_access_logs: bool = False
+
+
+class AuditConfig(_Model):
+    """CloudTrail, GuardDuty, Security Hub, Config and the findings topic (stack key `audit`)."""
+
+    alert_emails: tuple[str, ...] = ()
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for email in value:
+            if not _EMAIL.fullmatch(email):
+                raise ValueError(f"{email!r} is not an email address: use e.g. security@example.com")
+        return value
+
+
+class BackupsConfig(_Model):
+    """AWS Backup vault, plan and restore tests (stack key `backups`)."""
+
+    daily_retention_days: Annotated[int, Field(ge=1)] = MIN_BACKUP_DAILY_RETENTION_DAYS
+    monthly_retention_months: Annotated[int, Field(ge=1, le=120)] = MIN_BACKUP_MONTHLY_RETENTION_MONTHS
+    vault_lock: Literal["governance", "compliance", "none"] = "governance"
+
+
 class TenantConfig(_Model):
     """Everything one tenant environment is built from. Keys are the stack config keys (camelCase)."""
 
@@ -226,6 +296,10 @@ class TenantConfig(_Model):
     extra_tags: dict[str, str] = Field(default_factory=dict)
     edge: EdgeConfig = EdgeConfig()
     bastion: BastionConfig = BastionConfig()
+    keys: KeysConfig = KeysConfig()
+    log_archive: LogArchiveConfig = LogArchiveConfig()
+    audit: AuditConfig = AuditConfig()
+    backups: BackupsConfig = BackupsConfig()
 
     @field_validator("tenant")
     @classmethod
@@ -301,6 +375,45 @@ class TenantConfig(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _retention_and_encryption_exceptions(self) -> Self:
+        # Issue 4: log archive and backups may only be weakened by a named, justified exception.
+        if self.environment == "prod" and not self.log_archive_object_lock:
+            self.require_exception(
+                "logArchiveWithoutObjectLock",
+                "logArchive.objectLock is off for prod (archived logs could be deleted or overwritten)",
+            )
+        if self.log_archive.retention_days < MIN_LOG_RETENTION_DAYS:
+            self.require_exception(
+                "shortLogArchiveRetention",
+                f"logArchive.retentionDays {self.log_archive.retention_days} is below {MIN_LOG_RETENTION_DAYS} "
+                "(12 full months)",
+            )
+        if self.log_archive.load_balancer_access_logs:
+            self.require_exception(
+                "loadBalancerLogsSseS3",
+                "logArchive.loadBalancerAccessLogs needs a bucket encrypted with S3-managed keys (SSE-S3), "
+                "the only encryption ELB access log delivery supports, not a tenant KMS key",
+            )
+        if self.backups.daily_retention_days < MIN_BACKUP_DAILY_RETENTION_DAYS:
+            self.require_exception(
+                "shortBackupRetention",
+                f"backups.dailyRetentionDays {self.backups.daily_retention_days} is below "
+                f"{MIN_BACKUP_DAILY_RETENTION_DAYS}",
+            )
+        if self.backups.monthly_retention_months < MIN_BACKUP_MONTHLY_RETENTION_MONTHS:
+            self.require_exception(
+                "shortMonthlyBackupRetention",
+                f"backups.monthlyRetentionMonths {self.backups.monthly_retention_months} is below "
+                f"{MIN_BACKUP_MONTHLY_RETENTION_MONTHS}",
+            )
+        if self.backups.vault_lock == "none":
+            self.require_exception(
+                "backupVaultWithoutLock",
+                "backups.vaultLock is none (recovery points could be deleted before their retention ends)",
+            )
+        return self
+
     def require_exception(self, name: str, problem: str) -> None:
         """Refuse a weakening of the baseline unless the stack names it as an exception with a justification."""
         justification = self.exceptions.get(name, "")
@@ -324,6 +437,12 @@ class TenantConfig(_Model):
     def vpc_resolver(self) -> IPv4Address:
         """The VPC's Amazon DNS resolver: the VPC range's base address plus two."""
         return self.vpc_cidr.network_address + 2
+
+    @property
+    def log_archive_object_lock(self) -> bool:
+        """Object lock on the log archive: the stack's choice, else on for prod and off for preprod."""
+        chosen = self.log_archive.object_lock
+        return self.environment == "prod" if chosen is None else chosen
 
     @property
     def availability_zones(self) -> tuple[Zone, ...]:
