@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from infra import review
 from infra.config import ConfigError
 from infra.offline import DeclaredResource, StackSnapshot, evaluate_stack
 
@@ -77,14 +79,33 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override a stack config value, e.g. secure-tenant:zones=2",
     )
+    parser.add_argument("--against", type=Path, help="a preview saved earlier with --save: show what changes")
+    parser.add_argument("--save", type=Path, help="save this preview as JSON, for the next --against")
+    parser.add_argument(
+        "--markdown", type=Path, help="also write the reviewer's report as Markdown (PR comment)"
+    )
     args = parser.parse_args(argv)
     try:
         snapshot = evaluate_stack(args.stack, dict(args.set))
     except ConfigError as error:
         print(f"secure-tenant-preview: {error}", file=sys.stderr)
         return 2
+    from policy.runner import run_pack  # the pack imports pulumi_policy: only load it once the stack is valid
+
+    report = review.Review(snapshot, run_pack(snapshot))
+    if args.against:
+        report.changes = review.diff(json.loads(args.against.read_text()), snapshot)
+        report.compared_with = str(args.against)
+    else:
+        report.changes = review.diff({}, snapshot)
     print(render_text(snapshot))
-    return 0
+    print(review.render_verdicts_text(report))
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(review.render_markdown(report))
+    if args.save:
+        review.save(snapshot, args.save)
+    return 1 if any(v.enforcement == "mandatory" for v in report.verdicts) else 0
 
 
 if __name__ == "__main__":
