@@ -37,11 +37,15 @@ preview: deps
 	secure-tenant-preview --stack $(STACK)
 
 demo: deps
-	secure-tenant-preview --stack acme-prod
+	secure-tenant-preview --stack acme-prod --markdown build/acme-prod-review.md
 	python -m lab.demo
+	python -m evidence.report
 
 bench: deps
 	python -m bench
+
+evidence: deps
+	python -m evidence.report
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,200 @@
+"""`make evidence`: one page per audit, for every control: status, what proves it, when it was checked.
+
+Policy checks run the pack on the example stacks now; test checks run the named tests now (pytest, JUnit XML);
+molecule checks read the results of the last molecule run (build/molecule/results.json), with its time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from xml.etree import ElementTree
+
+from evidence.controls import ROOT, Control, Reference, load, problems
+
+OUT = ROOT / "build" / "evidence"
+MOLECULE_RESULTS = ROOT / "build" / "molecule" / "results.json"
+EXAMPLE_STACKS = ("acme-prod", "acme-preprod")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ref: Reference
+    status: str  # pass | fail | not run
+    detail: str
+    checked_at: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def policy_results(names: set[str]) -> dict[str, tuple[str, str]]:
+    from infra.offline import evaluate_stack
+    from policy.runner import run_pack
+
+    violations: dict[str, list[str]] = defaultdict(list)
+    for stack in EXAMPLE_STACKS:
+        for violation in run_pack(evaluate_stack(stack)):
+            violations[violation.policy].append(f"{stack}: {violation.resource}: {violation.message}")
+    return {
+        name: ("fail", "; ".join(violations[name]))
+        if violations[name]
+        else ("pass", f"no violation in {', '.join(EXAMPLE_STACKS)}")
+        for name in names
+    }
+
+
+def test_results(test_ids: set[str]) -> dict[str, tuple[str, str]]:
+    if not test_ids:
+        return {}
+    junit = OUT / "junit.xml"
+    files = sorted({test_id.partition("::")[0] for test_id in test_ids})
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *files],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+    )
+    outcomes: dict[str, list[str]] = defaultdict(list)
+    for case in ElementTree.parse(junit).iter("testcase"):
+        module = case.get("classname", "").replace(".", "/")
+        key = f"{module}.py::{case.get('name', '').split('[')[0]}"
+        failed = case.find("failure") is not None or case.find("error") is not None
+        skipped = case.find("skipped") is not None
+        outcomes[key].append("fail" if failed else "not run" if skipped else "pass")
+    results = {}
+    for test_id in test_ids:
+        cases = outcomes.get(test_id.split("[")[0], [])
+        status = (
+            "not run"
+            if not cases
+            else "fail"
+            if "fail" in cases
+            else "not run"
+            if "not run" in cases
+            else "pass"
+        )
+        results[test_id] = (status, f"{cases.count('pass')}/{len(cases)} cases passed")
+    return results
+
+
+def molecule_results() -> dict[str, tuple[str, str, str]]:
+    if not MOLECULE_RESULTS.is_file():
+        return {}
+    return {
+        entry["role"]: (
+            "pass" if entry["passed"] else "fail",
+            f"molecule test in {entry['seconds']}s",
+            entry["finished_at"],
+        )
+        for entry in json.loads(MOLECULE_RESULTS.read_text())
+        if entry["scenario"] == "default"
+    }
+
+
+def collect(controls: list[Control]) -> dict[str, list[CheckResult]]:
+    refs = [ref for control in controls for ref in control.checks]
+    now = _now()
+    policies = policy_results({r.name for r in refs if r.kind == "policy"})
+    tests = test_results({r.name for r in refs if r.kind == "test"})
+    molecule = molecule_results()
+    results: dict[str, list[CheckResult]] = {}
+    for control in controls:
+        results[control.id] = []
+        for ref in control.checks:
+            if ref.kind == "policy":
+                status, detail = policies[ref.name]
+                results[control.id].append(CheckResult(ref, status, detail, now))
+            elif ref.kind == "test":
+                status, detail = tests[ref.name]
+                results[control.id].append(CheckResult(ref, status, detail, now))
+            else:
+                status, detail, at = molecule.get(
+                    ref.name, ("not run", "no molecule result yet: run make molecule", "-")
+                )
+                results[control.id].append(CheckResult(ref, status, detail, at))
+    return results
+
+
+def control_status(checks: list[CheckResult]) -> str:
+    statuses = {check.status for check in checks}
+    return "fail" if "fail" in statuses else "incomplete" if "not run" in statuses else "pass"
+
+
+def render_markdown(controls: list[Control], results: dict[str, list[CheckResult]], generated: str) -> str:
+    lines = [f"# secure-tenant: control evidence\n\nGenerated {generated}.\n"]
+    counts = defaultdict(int)
+    for control in controls:
+        counts[control_status(results[control.id])] += 1
+    lines.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + "\n")
+    lines.append(
+        "| control | requirement | status | implemented by | proof | checked |\n|---|---|---|---|---|---|"
+    )
+    for control in controls:
+        checks = results[control.id]
+        proof = "<br>".join(f"{c.status}: {c.ref.kind} `{c.ref.name}` ({c.detail})" for c in checks)
+        implemented = ", ".join(f"{r.kind} `{r.name}`" for r in control.implemented_by)
+        checked = max((c.checked_at for c in checks), default="-")
+        lines.append(
+            f"| {control.id} | {control.requirement} | **{control_status(checks)}** | {implemented} | {proof} | {checked} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_html(controls: list[Control], results: dict[str, list[CheckResult]], generated: str) -> str:
+    rows = []
+    for control in controls:
+        checks = results[control.id]
+        status = control_status(checks)
+        proof = "".join(
+            f"<li class='{c.status.replace(' ', '-')}'>{html.escape(c.status)}: {html.escape(c.ref.kind)} "
+            f"<code>{html.escape(c.ref.name)}</code> ({html.escape(c.detail)}, {html.escape(c.checked_at)})</li>"
+            for c in checks
+        )
+        implemented = ", ".join(
+            f"{html.escape(r.kind)} <code>{html.escape(r.name)}</code>" for r in control.implemented_by
+        )
+        rows.append(
+            f"<tr><td>{control.id}</td><td>{html.escape(control.requirement)}</td>"
+            f"<td class='{status}'>{status}</td><td>{implemented}</td><td><ul>{proof}</ul></td></tr>"
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>secure-tenant control evidence</title><style>"
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:4px;vertical-align:top}.pass{color:#060}.fail{color:#b00;font-weight:bold}.incomplete,.not-run"
+        "{color:#a60}</style></head><body><h1>secure-tenant: control evidence</h1>"
+        f"<p>Generated {generated}.</p><table><tr><th>control</th><th>requirement</th><th>status</th>"
+        f"<th>implemented by</th><th>proof</th></tr>{''.join(rows)}</table></body></html>\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.parse_args(argv)
+    matrix = load()
+    if found := problems(matrix):
+        for problem in found:
+            print(f"controls.yaml: {problem.control}: {problem.message}", file=sys.stderr)
+        return 2
+    OUT.mkdir(parents=True, exist_ok=True)
+    generated = _now()
+    results = collect(matrix.controls)
+    (OUT / "evidence.md").write_text(render_markdown(matrix.controls, results, generated))
+    (OUT / "evidence.html").write_text(render_html(matrix.controls, results, generated))
+    statuses = [control_status(results[c.id]) for c in matrix.controls]
+    print(
+        f"evidence for {len(statuses)} controls: {statuses.count('pass')} pass, {statuses.count('fail')} fail, "
+        f"{statuses.count('incomplete')} incomplete -> {OUT.relative_to(ROOT)}/evidence.md, evidence.html"
+    )
+    return 1 if "fail" in statuses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
