@@ -130,7 +130,7 @@ def control_status(checks: list[CheckResult]) -> str:
 
 def render_markdown(controls: list[Control], results: dict[str, list[CheckResult]], generated: str) -> str:
     lines = [f"# secure-tenant: control evidence\n\nGenerated {generated}.\n"]
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     for control in controls:
         counts[control_status(results[control.id])] += 1
     lines.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + "\n")
