@@ -1,0 +1,198 @@
+"""`make bench`: how fast the reviewer's preview, a first converge and the no-change re-run are.
+
+Every figure sits next to its floor measured in the same run, so it reads as a ratio:
+- offline preview (2 and 3 zones) vs a bare `import pulumi_aws`, median of N runs, with peak memory;
+- first converge of playbooks/bastion.yml on a fresh lab host vs one `apt-get install` of the roles' packages;
+- second converge (must be changed=0) and verify vs `ansible -m ping` and fact gathering;
+- tasks per second of the re-run and its 10 slowest tasks (profile_tasks), with SSH pipelining on and off.
+Writes a table to stdout and build/bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.offline import evaluate_stack
+from lab import hosts
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "bench"
+PLAYBOOK = ["-i", "playbooks/inventory/pulumi_stack.py", "playbooks/bastion.yml"]
+
+
+def timed_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and output of one child process; fails the bench if the child fails."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} failed:\n{output[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, output
+
+
+def measure(argv: list[str], runs: int) -> dict[str, float]:
+    samples = [timed_child(argv)[:2] for _ in range(runs)]
+    return {
+        "median_s": round(statistics.median(s for s, _ in samples), 2),
+        "min_s": round(min(s for s, _ in samples), 2),
+        "peak_mib": round(max(m for _, m in samples), 1),
+        "runs": runs,
+    }
+
+
+def bench_preview(runs: int) -> dict[str, Any]:
+    python = sys.executable
+    results = {"import pulumi_aws (floor)": measure([python, "-c", "import pulumi_aws"], runs)}
+    for zones in (2, 3):
+        results[f"preview {zones} zones"] = measure(
+            [python, "-m", "infra.preview", "--stack", "acme-prod", "--set", f"secure-tenant:zones={zones}"],
+            runs,
+        )
+    return results
+
+
+def role_packages() -> list[str]:
+    """Every package the bastion's roles install by default, read from their documented defaults."""
+    packages: set[str] = set()
+    for defaults in ROOT.glob("roles/*/defaults/main.yml"):
+        for key, value in (yaml.safe_load(defaults.read_text()) or {}).items():
+            if key.endswith("_packages") and isinstance(value, list):
+                packages.update(str(p) for p in value if "{{" not in str(p))
+    return sorted(packages)
+
+
+def ansible_env(outputs: Path, host: hosts.LabHost, pipelining: bool = True) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "SECURE_TENANT_STACK_OUTPUTS": str(outputs),
+        "SECURE_TENANT_BASTION_HOST": host.address,
+        "ANSIBLE_PRIVATE_KEY_FILE": host.identity_file,
+        "ANSIBLE_REMOTE_USER": hosts.ADMIN_USER,
+        "ANSIBLE_PIPELINING": str(pipelining),
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+        "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "10",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+
+
+def recap(stdout: str) -> dict[str, int]:
+    line = stdout.split("PLAY RECAP", 1)[-1]
+    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
+
+
+def slowest_tasks(stdout: str) -> list[str]:
+    tail = stdout.split("PLAY RECAP", 1)[-1]
+    return [line.strip() for line in tail.splitlines() if re.search(r"-{3,} \d+\.\d+s$", line.strip())][:10]
+
+
+def bench_lab(runs: int) -> dict[str, Any]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    outputs = OUT / "acme-prod-outputs.json"
+    outputs.write_text(json.dumps(evaluate_stack("acme-prod").outputs))
+    results: dict[str, Any] = {}
+    ansible = str(Path(sys.executable).parent / "ansible")
+    playbook = str(Path(sys.executable).parent / "ansible-playbook")
+
+    floor_host = hosts.create("bench-floor")
+    try:
+        env = ansible_env(outputs, floor_host)
+        inventory = ["-i", "playbooks/inventory/pulumi_stack.py", "bastions"]
+        ping = [timed_child([ansible, *inventory, "-m", "ansible.builtin.ping"], env)[0] for _ in range(runs)]
+        facts = [
+            timed_child([ansible, *inventory, "-m", "ansible.builtin.setup"], env)[0] for _ in range(runs)
+        ]
+        results["ansible -m ping (floor)"] = round(statistics.median(ping), 2)
+        results["fact gathering (floor)"] = round(statistics.median(facts), 2)
+        packages = role_packages()
+        apt = hosts.ssh_command(
+            floor_host,
+            "sudo",
+            "sh",
+            "-c",
+            f"'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {' '.join(packages)} >/dev/null'",
+        )
+        results["apt-get install of the roles' packages (floor)"] = round(timed_child(apt)[0], 1)
+        results["packages"] = packages
+    finally:
+        hosts.destroy(floor_host.lab_id)
+
+    host = hosts.create("bench-bastion")
+    try:
+        env = ansible_env(outputs, host)
+        first, _, _ = timed_child([playbook, *PLAYBOOK], env)
+        second, _, stdout = timed_child([playbook, *PLAYBOOK], env)
+        counts = recap(stdout)
+        tasks = counts.get("ok", 0) + counts.get("skipped", 0) + counts.get("changed", 0)
+        no_pipelining, _, _ = timed_child([playbook, *PLAYBOOK], ansible_env(outputs, host, pipelining=False))
+        verify, _, _ = timed_child(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/bastion",
+                "--hosts=ansible://bastions",
+                "--ansible-inventory=playbooks/inventory/pulumi_stack.py",
+            ],
+            env,
+        )
+        results.update(
+            {
+                "first converge": round(first, 1),
+                "second converge": round(second, 1),
+                "second converge changed": counts.get("changed", -1),
+                "second converge, pipelining off": round(no_pipelining, 1),
+                "re-run tasks per second": round(tasks / second, 1),
+                "verify": round(verify, 1),
+                "slowest re-run tasks": slowest_tasks(stdout),
+            }
+        )
+    finally:
+        hosts.destroy(host.lab_id)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--skip-lab", action="store_true", help="only the preview figures")
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {"preview": bench_preview(args.runs)}
+    if not args.skip_lab:
+        results["lab"] = bench_lab(args.runs)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"\n{'preview':40} {'median s':>9} {'min s':>7} {'peak MiB':>9}")
+    for name, figures in results["preview"].items():
+        print(f"{name:40} {figures['median_s']:>9} {figures['min_s']:>7} {figures['peak_mib']:>9}")
+    for name, value in results.get("lab", {}).items():
+        if isinstance(value, list):
+            print(f"{name}:")
+            print("\n".join(f"  {item}" for item in value))
+        else:
+            print(f"{name:48} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
