@@ -263,6 +263,8 @@ class AuditConfig(_Model):
     """CloudTrail, GuardDuty, Security Hub, Config and the findings topic (stack key `audit`)."""
 
     alert_emails: tuple[str, ...] = ()
+    # Off only in a region where GuardDuty Runtime Monitoring is not offered.
+    guardduty_runtime_monitoring: bool = True
 
     @field_validator("alert_emails")
     @classmethod

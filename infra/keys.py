@@ -1,4 +1,9 @@
-"""TenantKeys: one customer-managed KMS key per data class, owned by this tenant alone."""
+"""TenantKeys: one customer-managed KMS key per data class, owned by this tenant alone.
+
+Each key policy grants the account root (so IAM policies of the account can be used, and the key can never become
+unmanageable), the named key administrator roles (management only, no use of the key) and, per data class, only
+the AWS services that need the key, each narrowed by a condition to this tenant's resources or this account.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,61 @@ from infra.naming import Naming
 
 KeyClass = Literal["logs", "data", "backups", "ebs", "secrets"]
 KEY_CLASSES: tuple[KeyClass, ...] = ("logs", "data", "backups", "ebs", "secrets")
+ROTATION_PERIOD_DAYS = 365
+DELETION_WINDOW_DAYS = 30
+
+# Services through which principals of this account may use a class's key (kms:ViaService): EBS volumes are
+# created by EC2 itself and by Auto Scaling's service-linked role, backups by AWS Backup, secrets by Secrets
+# Manager and SSM Parameter Store, tenant data lives in S3. Logs are written by service principals (see below).
+VIA_SERVICES: dict[KeyClass, tuple[str, ...]] = {
+    "logs": (),
+    "data": ("s3",),
+    "backups": ("backup",),
+    "ebs": ("ec2", "autoscaling"),
+    "secrets": ("secretsmanager", "ssm"),
+}
+USE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+GRANT_ACTIONS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+# Everything needed to manage a key, including importing BYOK material, and nothing that encrypts or decrypts.
+ADMIN_ACTIONS = [
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:ImportKeyMaterial",
+    "kms:RotateKeyOnDemand",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+]
+BYOK_ROTATION = "none automatic (imported key material): rotate on demand with new material, see docs/byok.md"
 
 
 @dataclass(frozen=True)
 class TenantKeysArgs:
     naming: Naming
     region: str
+    trail_name: str
+    admin_role_arns: tuple[str, ...] = ()
+    byok: bool = False
+
+
+@dataclass(frozen=True)
+class KeyPolicyContext:
+    """What the key policies are built from once the account is known."""
+
+    account_id: str
+    region: str
+    log_groups: list[str]
+    trail_arn: str
+    admin_role_arns: tuple[str, ...] = ()
 
 
 def log_group_name_patterns(naming: Naming) -> list[str]:
@@ -27,73 +81,195 @@ def log_group_name_patterns(naming: Naming) -> list[str]:
     return [f"/{naming.prefix}/*", f"aws-waf-logs-{naming.prefix}*"]
 
 
-def key_policy(account_id: str, region: str, key_class: KeyClass, log_groups: list[str]) -> dict[str, Any]:
+def trail_arn(region: str, account_id: str, trail_name: str) -> str:
+    """The ARN CloudTrail gives the tenant's trail (a multi-region trail keeps its home region in the ARN)."""
+    return f"arn:aws:cloudtrail:{region}:{account_id}:trail/{trail_name}"
+
+
+def _service(name: str, sid: str, actions: list[str], condition: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": name},
+        "Action": actions,
+        "Resource": "*",
+        "Condition": condition,
+    }
+
+
+def _log_service_statements(context: KeyPolicyContext) -> list[dict[str, Any]]:
+    account, region = context.account_id, context.region
+    return [
+        _service(
+            f"logs.{region}.amazonaws.com",
+            "CloudWatchLogsOfThisTenantOnly",
+            ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": [
+                        f"arn:aws:logs:{region}:{account}:log-group:{pattern}"
+                        for pattern in context.log_groups
+                    ]
+                }
+            },
+        ),
+        _service(
+            "cloudtrail.amazonaws.com",
+            "CloudTrailEncryptsThisTrailOnly",
+            ["kms:GenerateDataKey*"],
+            {
+                "StringEquals": {
+                    "aws:SourceArn": context.trail_arn,
+                    "kms:EncryptionContext:aws:cloudtrail:arn": context.trail_arn,
+                }
+            },
+        ),
+        _service(
+            "cloudtrail.amazonaws.com",
+            "CloudTrailDescribesKeyForThisTrail",
+            ["kms:DescribeKey"],
+            {"StringEquals": {"aws:SourceArn": context.trail_arn}},
+        ),
+        _service(
+            "config.amazonaws.com",
+            "ConfigDeliversSnapshotsOfThisAccount",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            {"StringEquals": {"aws:SourceAccount": account}},
+        ),
+        # EventBridge publishes GuardDuty and Security Hub findings to the alerts topic encrypted with this key.
+        _service(
+            "events.amazonaws.com",
+            "EventBridgePublishesAlertsOfThisAccount",
+            ["kms:Decrypt", "kms:GenerateDataKey*"],
+            {"StringEquals": {"aws:SourceAccount": account}},
+        ),
+    ]
+
+
+def _via_service_statements(context: KeyPolicyContext, services: tuple[str, ...]) -> list[dict[str, Any]]:
+    only_through = {
+        "kms:CallerAccount": context.account_id,
+        "kms:ViaService": [f"{service}.{context.region}.amazonaws.com" for service in services],
+    }
+    return [
+        {
+            "Sid": "UseThroughTheServicesOfThisDataClass",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": USE_ACTIONS,
+            "Resource": "*",
+            "Condition": {"StringEquals": only_through},
+        },
+        {
+            "Sid": "GrantsOnlyForAwsResourcesOfTheseServices",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": GRANT_ACTIONS,
+            "Resource": "*",
+            "Condition": {"StringEquals": only_through, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+    ]
+
+
+def key_policy(context: KeyPolicyContext, key_class: KeyClass) -> dict[str, Any]:
     """The key policy: the account root administers; AWS services get only what their data class needs."""
+    foreign = [arn for arn in context.admin_role_arns if arn.split(":")[4] != context.account_id]
+    if foreign:
+        raise ValueError(
+            f"secure-tenant:keys.adminRoleArns: {', '.join(foreign)} not in account {context.account_id}, "
+            "where the keys are created: list roles of that account"
+        )
     statements: list[dict[str, Any]] = [
         {
             "Sid": "AccountRootAdministers",
             "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Principal": {"AWS": f"arn:aws:iam::{context.account_id}:root"},
             "Action": "kms:*",
             "Resource": "*",
         }
     ]
-    if key_class == "logs":
+    if context.admin_role_arns:
         statements.append(
             {
-                "Sid": "CloudWatchLogsOfThisTenantOnly",
+                "Sid": "NamedKeyAdministratorsManageButCannotUse",
                 "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": [
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
+                "Principal": {"AWS": list(context.admin_role_arns)},
+                "Action": ADMIN_ACTIONS,
                 "Resource": "*",
-                "Condition": {
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": [
-                            f"arn:aws:logs:{region}:{account_id}:log-group:{pattern}"
-                            for pattern in log_groups
-                        ]
-                    }
-                },
             }
         )
+    if key_class == "logs":
+        statements.extend(_log_service_statements(context))
+    if VIA_SERVICES[key_class]:
+        statements.extend(_via_service_statements(context, VIA_SERVICES[key_class]))
     return {"Version": "2012-10-17", "Statement": statements}
 
 
 def _key_policy_json(args: TenantKeysArgs, key_class: KeyClass, account_id: str) -> str:
-    return json.dumps(key_policy(account_id, args.region, key_class, log_group_name_patterns(args.naming)))
+    context = KeyPolicyContext(
+        account_id=account_id,
+        region=args.region,
+        log_groups=log_group_name_patterns(args.naming),
+        trail_arn=trail_arn(args.region, account_id, args.trail_name),
+        admin_role_arns=args.admin_role_arns,
+    )
+    return json.dumps(key_policy(context, key_class))
 
 
 class TenantKeys(pulumi.ComponentResource):
-    """Customer-managed, rotating KMS keys, one per data class, each with an alias `alias/<tenant>-<env>-<class>`."""
+    """Customer-managed KMS keys, one per data class, each with an alias `alias/<tenant>-<env>-<class>`.
 
-    keys: dict[KeyClass, aws.kms.Key]
+    Keys rotate automatically every year. With `byok` the keys are created without material (origin EXTERNAL)
+    for the tenant to import its own; KMS cannot rotate imported material automatically, which `rotation` says
+    so the preview shows it (docs/byok.md describes the import and the rotation on demand).
+    """
+
+    keys: dict[KeyClass, aws.kms.Key | aws.kms.ExternalKey]
+    rotation: dict[KeyClass, str]
 
     def __init__(self, name: str, args: TenantKeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("secure-tenant:keys:TenantKeys", name, None, opts)
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        child = pulumi.ResourceOptions(parent=self)
         self.keys = {}
+        self.rotation = {}
         for key_class in KEY_CLASSES:
             key_name = args.naming.name(key_class)
-            key = aws.kms.Key(
-                f"{key_name}-key",
-                description=f"{args.naming.prefix} {key_class} data",
-                enable_key_rotation=True,
-                rotation_period_in_days=365,
-                deletion_window_in_days=30,
-                policy=account_id.apply(functools.partial(_key_policy_json, args, key_class)),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            description = f"{args.naming.prefix} {key_class} data"
+            policy = account_id.apply(functools.partial(_key_policy_json, args, key_class))
+            key: aws.kms.Key | aws.kms.ExternalKey
+            if args.byok:
+                key = aws.kms.ExternalKey(
+                    f"{key_name}-key",
+                    description=f"{description} (BYOK: imported key material)",
+                    deletion_window_in_days=DELETION_WINDOW_DAYS,
+                    policy=policy,
+                    opts=child,
+                )
+                target_key_id = key.id
+                self.rotation[key_class] = BYOK_ROTATION
+            else:
+                key = aws.kms.Key(
+                    f"{key_name}-key",
+                    description=description,
+                    enable_key_rotation=True,
+                    rotation_period_in_days=ROTATION_PERIOD_DAYS,
+                    deletion_window_in_days=DELETION_WINDOW_DAYS,
+                    policy=policy,
+                    opts=child,
+                )
+                target_key_id = key.key_id
+                self.rotation[key_class] = f"automatic every {ROTATION_PERIOD_DAYS} days"
             aws.kms.Alias(
                 f"{key_name}-alias",
                 name=f"alias/{key_name}",
-                target_key_id=key.key_id,
-                opts=pulumi.ResourceOptions(parent=self),
+                target_key_id=target_key_id,
+                opts=pulumi.ResourceOptions(parent=key),
             )
             self.keys[key_class] = key
-        self.register_outputs({f"{key_class}KeyArn": key.arn for key_class, key in self.keys.items()})
+        self.register_outputs(
+            {
+                **{f"{key_class}KeyArn": key.arn for key_class, key in self.keys.items()},
+                "rotation": self.rotation,
+            }
+        )

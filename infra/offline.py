@@ -215,3 +215,32 @@ def _plain(value: Any) -> Any:
 def evaluate_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> StackSnapshot:
     """Evaluate the program for an example stack file, optionally with some config values changed."""
     return evaluate(stack_config(stack, overrides), stack=stack)
+
+
+# --- TenantKeys, LogArchive, AuditTrail, Backups fakes (issue 4) ------------------------------------------------
+# ARNs in the shape AWS gives them, where policies are built from them (bucket and key ARNs, the trail's ARN).
+def _named_arn(template: str, name_input: str = "name") -> OutputFake:
+    def fake(args: pulumi.runtime.MockResourceArgs, region: str) -> dict[str, Any]:
+        name = args.inputs.get(name_input) or args.name
+        return {"arn": template.format(region=region, account=MOCK_ACCOUNT_ID, name=name)}
+
+    return fake
+
+
+def _kms_key(args: pulumi.runtime.MockResourceArgs, region: str) -> dict[str, Any]:
+    return {"keyId": f"{args.name}-id", "arn": f"arn:aws:kms:{region}:{MOCK_ACCOUNT_ID}:key/{args.name}-id"}
+
+
+OUTPUT_FAKES.update(
+    {
+        "aws:kms/key:Key": _kms_key,
+        "aws:kms/externalKey:ExternalKey": _kms_key,
+        "aws:s3/bucket:Bucket": _named_arn("arn:aws:s3:::{name}", "bucket"),
+        "aws:cloudtrail/trail:Trail": _named_arn("arn:aws:cloudtrail:{region}:{account}:trail/{name}"),
+        "aws:cloudwatch/logGroup:LogGroup": _named_arn("arn:aws:logs:{region}:{account}:log-group:{name}"),
+        "aws:cloudwatch/eventRule:EventRule": _named_arn("arn:aws:events:{region}:{account}:rule/{name}"),
+        "aws:backup/vault:Vault": _named_arn("arn:aws:backup:{region}:{account}:backup-vault:{name}"),
+        "aws:iam/role:Role": _named_arn("arn:aws:iam::{account}:role/{name}"),
+    }
+)
+# --- end TenantKeys, LogArchive, AuditTrail, Backups fakes --------------------------------------------------------

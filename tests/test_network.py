@@ -13,6 +13,26 @@ TAGGABLE_WITHOUT_TAGS_ALLOWED = {
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
     "aws:iam/rolePolicy:RolePolicy",
     "aws:kms/alias:Alias",
+    # Issue 4 (keys, log archive, audit, backups): configuration sub-resources whose AWS APIs take no tags.
+    "aws:backup/restoreTestingSelection:RestoreTestingSelection",
+    "aws:backup/selection:Selection",
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
+    "aws:cfg/deliveryChannel:DeliveryChannel",
+    "aws:cfg/recorder:Recorder",
+    "aws:cfg/recorderStatus:RecorderStatus",
+    "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:guardduty/detectorFeature:DetectorFeature",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:securityhub/account:Account",
+    "aws:securityhub/standardsSubscription:StandardsSubscription",
+    "aws:sns/topicPolicy:TopicPolicy",
 }
 
 
