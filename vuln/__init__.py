@@ -1,0 +1,1 @@
+"""Vulnerability remediation SLA (control VUL-01): CVSS 3.1 findings in, mitigation and fix deadlines out."""
