@@ -274,7 +274,7 @@ class LogArchive(pulumi.ComponentResource):
         args = self._args
         name = args.naming.name(purpose)
         bucket = aws.s3.Bucket(
-            name,
+            f"{name}-bucket",
             # Bucket names are global: the account id makes the tenant's name its own.
             bucket=self._account_id.apply(lambda account: f"{name}-{account}"),
             object_lock_enabled=args.object_lock,

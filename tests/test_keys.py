@@ -1,0 +1,214 @@
+"""TenantKeys, evaluated through the real program under mocks: rotation, aliases, key policies, BYOK."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, parse_config
+from infra.keys import KEY_CLASSES
+from infra.offline import MOCK_ACCOUNT_ID, DeclaredResource, StackSnapshot, evaluate_stack
+
+ADMIN_ROLES = [
+    f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/kms-admin",
+    f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/break-glass",
+]
+ROOT = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:root"
+# What may use each data class's key, besides the root account and the named administrators.
+SERVICES_BY_CLASS = {
+    "logs": {
+        "logs.{region}.amazonaws.com",
+        "cloudtrail.amazonaws.com",
+        "config.amazonaws.com",
+        "events.amazonaws.com",
+    },
+    "data": set(),
+    "backups": set(),
+    "ebs": set(),
+    "secrets": set(),
+}
+VIA_SERVICES_BY_CLASS = {
+    "logs": set(),
+    "data": {"s3"},
+    "backups": {"backup"},
+    "ebs": {"ec2", "autoscaling"},
+    "secrets": {"secretsmanager", "ssm"},
+}
+USING_ACTIONS = {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:*"}
+
+
+@pytest.fixture(scope="module")
+def admin_stack() -> StackSnapshot:
+    return evaluate_stack("acme-prod", {"secure-tenant:keys": {"adminRoleArns": ADMIN_ROLES}})
+
+
+@pytest.fixture(scope="module")
+def byok_stack() -> StackSnapshot:
+    return evaluate_stack("acme-preprod", {"secure-tenant:keys": {"byok": True}})
+
+
+def prefix(stack: StackSnapshot) -> str:
+    return f"{stack.outputs['tenant']}-{stack.outputs['environment']}"
+
+
+def key_of(stack: StackSnapshot, key_class: str) -> DeclaredResource:
+    return stack.named(f"{prefix(stack)}-{key_class}-key")
+
+
+def statements(key: DeclaredResource) -> list[dict[str, Any]]:
+    return list(json.loads(key.inputs["policy"])["Statement"])
+
+
+def by_sid(key: DeclaredResource) -> dict[str, dict[str, Any]]:
+    return {statement["Sid"]: statement for statement in statements(key)}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_one_rotating_customer_managed_key_per_data_class(example_stack: StackSnapshot) -> None:
+    keys = example_stack.of_type("aws:kms/key:Key")
+    assert sorted(k.name for k in keys) == sorted(f"{prefix(example_stack)}-{c}-key" for c in KEY_CLASSES)
+    for key in keys:
+        assert key.inputs["enableKeyRotation"] is True
+        assert key.inputs["rotationPeriodInDays"] <= 365
+        assert key.inputs["deletionWindowInDays"] == 30
+
+
+def test_every_key_has_its_tenant_alias(example_stack: StackSnapshot) -> None:
+    aliases = {a.inputs["name"]: a for a in example_stack.of_type("aws:kms/alias:Alias")}
+    for key_class in KEY_CLASSES:
+        alias = aliases[f"alias/{prefix(example_stack)}-{key_class}"]
+        assert alias.inputs["targetKeyId"] == key_of(example_stack, key_class).outputs["keyId"]
+
+
+def test_key_policies_grant_only_the_root_admins_and_the_services_of_their_class(
+    admin_stack: StackSnapshot,
+) -> None:
+    region = admin_stack.outputs["region"]
+    for key_class in KEY_CLASSES:
+        services = {s.format(region=region) for s in SERVICES_BY_CLASS[key_class]}
+        via = {f"{s}.{region}.amazonaws.com" for s in VIA_SERVICES_BY_CLASS[key_class]}
+        for statement in statements(key_of(admin_stack, key_class)):
+            assert statement["Effect"] == "Allow"
+            principal = statement["Principal"]
+            if "Service" in principal:
+                assert principal["Service"] in services, (key_class, principal)
+                assert statement["Condition"], f"{principal} is not narrowed by a condition"
+            elif principal["AWS"] == "*":
+                # Anyone of this account, but only through the services of this data class.
+                condition = statement["Condition"]["StringEquals"]
+                assert via and condition["kms:CallerAccount"] == MOCK_ACCOUNT_ID
+                assert set(condition["kms:ViaService"]) == via
+            else:
+                assert set(as_list(principal["AWS"])) <= {ROOT, *ADMIN_ROLES}
+
+
+def test_only_the_root_account_may_do_everything(admin_stack: StackSnapshot) -> None:
+    for key_class in KEY_CLASSES:
+        everything = [s for s in statements(key_of(admin_stack, key_class)) if s["Action"] == "kms:*"]
+        assert [s["Principal"] for s in everything] == [{"AWS": ROOT}]
+
+
+def test_named_admin_roles_manage_the_keys_but_cannot_use_them(admin_stack: StackSnapshot) -> None:
+    for key_class in KEY_CLASSES:
+        admins = by_sid(key_of(admin_stack, key_class))["NamedKeyAdministratorsManageButCannotUse"]
+        assert sorted(admins["Principal"]["AWS"]) == sorted(ADMIN_ROLES)
+        assert "kms:ImportKeyMaterial" in admins["Action"] and "kms:ScheduleKeyDeletion" in admins["Action"]
+        assert not USING_ACTIONS & set(admins["Action"])
+
+
+def test_without_admin_roles_no_admin_statement(example_stack: StackSnapshot) -> None:
+    for key_class in KEY_CLASSES:
+        assert "NamedKeyAdministratorsManageButCannotUse" not in by_sid(key_of(example_stack, key_class))
+
+
+def test_logs_key_lets_cloudtrail_encrypt_for_the_tenant_trail_only(example_stack: StackSnapshot) -> None:
+    (trail,) = example_stack.of_type("aws:cloudtrail/trail:Trail")
+    policy = by_sid(key_of(example_stack, "logs"))
+    encrypt = policy["CloudTrailEncryptsThisTrailOnly"]
+    assert encrypt["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+    assert encrypt["Action"] == ["kms:GenerateDataKey*"]
+    assert encrypt["Condition"]["StringEquals"] == {
+        "aws:SourceArn": trail.outputs["arn"],
+        "kms:EncryptionContext:aws:cloudtrail:arn": trail.outputs["arn"],
+    }
+    describe = policy["CloudTrailDescribesKeyForThisTrail"]
+    assert describe["Action"] == ["kms:DescribeKey"]
+    assert describe["Condition"]["StringEquals"] == {"aws:SourceArn": trail.outputs["arn"]}
+
+
+@pytest.mark.parametrize(
+    ("sid", "service"),
+    [
+        ("ConfigDeliversSnapshotsOfThisAccount", "config.amazonaws.com"),
+        ("EventBridgePublishesAlertsOfThisAccount", "events.amazonaws.com"),
+    ],
+)
+def test_logs_key_serves_config_and_eventbridge_of_this_account_only(
+    example_stack: StackSnapshot, sid: str, service: str
+) -> None:
+    statement = by_sid(key_of(example_stack, "logs"))[sid]
+    assert statement["Principal"] == {"Service": service}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": MOCK_ACCOUNT_ID}}
+    assert not {"kms:*", "kms:Encrypt", "kms:ReEncrypt*"} & set(statement["Action"])
+
+
+def test_ebs_key_grants_only_for_aws_resources_through_ec2_and_autoscaling(
+    example_stack: StackSnapshot,
+) -> None:
+    region = example_stack.outputs["region"]
+    grants = by_sid(key_of(example_stack, "ebs"))["GrantsOnlyForAwsResourcesOfTheseServices"]
+    assert set(grants["Action"]) == {"kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"}
+    assert grants["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    assert set(grants["Condition"]["StringEquals"]["kms:ViaService"]) == {
+        f"ec2.{region}.amazonaws.com",
+        f"autoscaling.{region}.amazonaws.com",
+    }
+
+
+def test_admin_roles_must_be_iam_roles_of_one_account() -> None:
+    base = {"tenant": "acme", "environment": "prod", "region": "eu-west-1", "vpcCidr": "10.20.0.0/16"}
+    for roles, hint in [
+        ([f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/alice"], "is not an IAM role ARN"),
+        (
+            ["arn:aws:iam::111111111111:role/a", "arn:aws:iam::222222222222:role/b"],
+            "roles of several accounts",
+        ),
+        ([ADMIN_ROLES[0], ADMIN_ROLES[0]], "listed twice"),
+    ]:
+        with pytest.raises(ConfigError) as raised:
+            parse_config({**base, "keys": {"adminRoleArns": roles}})
+        assert "secure-tenant:keys.adminRoleArns" in str(raised.value) and hint in str(raised.value)
+
+
+def test_admin_roles_of_another_account_than_the_keys_are_refused() -> None:
+    foreign = "arn:aws:iam::999999999999:role/kms-admin"
+    with pytest.raises(ValueError, match=rf"keys\.adminRoleArns: {foreign} not in account {MOCK_ACCOUNT_ID}"):
+        evaluate_stack("acme-preprod", {"secure-tenant:keys": {"adminRoleArns": [foreign]}})
+
+
+def test_byok_creates_external_keys_with_the_same_policies(
+    byok_stack: StackSnapshot, preprod_stack: StackSnapshot
+) -> None:
+    assert not byok_stack.of_type("aws:kms/key:Key")
+    external = {k.name: k for k in byok_stack.of_type("aws:kms/externalKey:ExternalKey")}
+    assert sorted(external) == sorted(f"{prefix(byok_stack)}-{c}-key" for c in KEY_CLASSES)
+    aliases = {a.inputs["name"]: a.inputs["targetKeyId"] for a in byok_stack.of_type("aws:kms/alias:Alias")}
+    for key_class in KEY_CLASSES:
+        key = external[f"{prefix(byok_stack)}-{key_class}-key"]
+        assert "keyMaterialBase64" not in key.inputs, "key material must never pass through the stack"
+        assert statements(key) == statements(key_of(preprod_stack, key_class))
+        assert aliases[f"alias/{prefix(byok_stack)}-{key_class}"] == key.outputs["id"]
+
+
+def test_byok_preview_says_the_keys_do_not_rotate_automatically(
+    byok_stack: StackSnapshot, preprod_stack: StackSnapshot
+) -> None:
+    assert set(byok_stack.outputs["keyRotation"]) == set(KEY_CLASSES)
+    for rotation in byok_stack.outputs["keyRotation"].values():
+        assert rotation.startswith("none automatic") and "docs/byok.md" in rotation
+    assert all(r.startswith("automatic every") for r in preprod_stack.outputs["keyRotation"].values())
