@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,3 +214,23 @@ def test_byok_preview_says_the_keys_do_not_rotate_automatically(
     for rotation in byok_stack.outputs["keyRotation"].values():
         assert rotation.startswith("none automatic") and "docs/byok.md" in rotation
     assert all(r.startswith("automatic every") for r in preprod_stack.outputs["keyRotation"].values())
+
+
+def test_the_byok_procedure_targets_exactly_the_keys_and_aliases(byok_stack: StackSnapshot) -> None:
+    """docs/byok.md creates the keys first with `pulumi up --target`: its URNs must be the program's."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "byok.md").read_text()
+    templates = re.findall(r'--target "(urn:[^"]+)"', doc)
+    targets = {
+        template.replace("\\$", "$")
+        .replace("${STACK}", byok_stack.stack)
+        .replace("${PREFIX}", prefix(byok_stack))
+        .replace("${class}", key_class)
+        for template in templates
+        for key_class in KEY_CLASSES
+    }
+    wanted = {
+        r.urn
+        for r in byok_stack.resources
+        if r.type in ("aws:kms/externalKey:ExternalKey", "aws:kms/alias:Alias")
+    }
+    assert targets == wanted
