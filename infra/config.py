@@ -9,12 +9,23 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from infra.suricata import (
+    Rule,
+    RuleError,
+    check_tenant_rules,
+    engine_problems,
+    firewall_rules,
+    parse_rules_file,
+)
 
 PROJECT = "secure-tenant"
 
@@ -283,6 +294,82 @@ class BackupsConfig(_Model):
     vault_lock: Literal["governance", "compliance", "none"] = "governance"
 
 
+# --- ZoneFirewall (issue 3) ---------------------------------------------------------------------------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A lowercase domain name, or `.name` for the name and all its subdomains (the AWS domain list convention).
+_EGRESS_DOMAIN = re.compile(r"\.?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+class EgressDomain(_Model):
+    """One allowed egress destination: a domain (`.domain` for its subdomains too) and the protocols to it."""
+
+    domain: str
+    protocols: tuple[Literal["tls", "http"], ...] = ("tls",)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not _EGRESS_DOMAIN.fullmatch(value) or len(value.lstrip(".")) > 253:
+            raise ValueError(
+                f"{value!r} is not a domain name: use a lowercase name like deb.debian.org, or .example.com for "
+                "example.com and all its subdomains (no * wildcards)"
+            )
+        return value
+
+    @field_validator("protocols")
+    @classmethod
+    def _protocols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("list tls, http or both, each once")
+        return value
+
+
+class FirewallConfig(_Model):
+    """AWS Network Firewall in every zone (stack key `firewall`): egress allow-list and the tenant's own rules."""
+
+    egress_domains: tuple[EgressDomain, ...] = ()
+    # A Suricata rules file, relative to the project root, evaluated between the baseline and the allow-list.
+    extra_rules_file: str | None = None
+
+    @field_validator("egress_domains")
+    @classmethod
+    def _each_domain_once(cls, value: tuple[EgressDomain, ...]) -> tuple[EgressDomain, ...]:
+        domains = [entry.domain for entry in value]
+        twice = sorted({domain for domain in domains if domains.count(domain) > 1})
+        if twice:
+            raise ValueError(
+                f"{', '.join(twice)} listed twice: list each domain once, with all its protocols"
+            )
+        return value
+
+    @field_validator("extra_rules_file")
+    @classmethod
+    def _rules_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = Path(value)
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError(
+                f"{value} is not inside the project: use a relative path like tenants/acme/firewall.rules"
+            )
+        if not (PROJECT_ROOT / path).is_file():
+            raise ValueError(f"{value} does not exist in {PROJECT_ROOT}: create it or fix the path")
+        try:
+            rules = parse_rules_file(PROJECT_ROOT / path)
+            check_tenant_rules(rules, value)
+        except RuleError as error:
+            raise ValueError(str(error)) from None
+        if not rules:
+            raise ValueError(f"{value} has no rules: add some or remove extraRulesFile")
+        return value
+
+    @cached_property
+    def extra_rules(self) -> tuple[tuple[int, Rule], ...]:
+        """The tenant's rules with their line numbers (the file was checked when the config was read)."""
+        return parse_rules_file(PROJECT_ROOT / self.extra_rules_file) if self.extra_rules_file else ()
+
+
 class TenantConfig(_Model):
     """Everything one tenant environment is built from. Keys are the stack config keys (camelCase)."""
 
@@ -302,6 +389,7 @@ class TenantConfig(_Model):
     log_archive: LogArchiveConfig = LogArchiveConfig()
     audit: AuditConfig = AuditConfig()
     backups: BackupsConfig = BackupsConfig()
+    firewall: FirewallConfig = FirewallConfig()
 
     @field_validator("tenant")
     @classmethod
@@ -414,6 +502,25 @@ class TenantConfig(_Model):
                 "backupVaultWithoutLock",
                 "backups.vaultLock is none (recovery points could be deleted before their retention ends)",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _firewall_rules_aws_accepts(self) -> Self:
+        # Issue 3: the generated policy must fit AWS's quotas, and the tenant's own rules must load in Suricata.
+        try:
+            policy = firewall_rules(self)
+            problems = [
+                problem
+                for group in policy.groups
+                if group.key == "tenant"
+                for problem in engine_problems(group.rules_string, group.ip_sets)
+            ]
+        except RuleError as error:
+            raise _KeyError(f"firewall.{error.key}", str(error)) from None
+        except FileNotFoundError as error:
+            raise _KeyError("firewall.extraRulesFile", f"cannot check the rules: {error}") from None
+        if problems:
+            raise _KeyError("firewall.extraRulesFile", "Suricata refuses the rules: " + " | ".join(problems))
         return self
 
     def require_exception(self, name: str, problem: str) -> None:

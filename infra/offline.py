@@ -244,3 +244,34 @@ OUTPUT_FAKES.update(
     }
 )
 # --- end TenantKeys, LogArchive, AuditTrail, Backups fakes --------------------------------------------------------
+
+
+# --- ZoneFirewall fakes (issue 3) -------------------------------------------------------------------------------
+# AWS reports each firewall endpoint with the zone of its subnet; a fake needs the zones of the declared subnets.
+_SUBNET_ZONES: dict[str, str] = {}
+_other_subnet_fake = OUTPUT_FAKES.get("aws:ec2/subnet:Subnet")
+
+
+def _subnet_zone(args: pulumi.runtime.MockResourceArgs, region: str) -> dict[str, Any]:
+    _SUBNET_ZONES[f"{args.name}-id"] = args.inputs["availabilityZone"]  # the id _RecordingMocks gives it
+    return _other_subnet_fake(args, region) if _other_subnet_fake else {}
+
+
+def _firewall_statuses(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
+    # One endpoint per subnet mapping, listed in reverse: AWS returns the sync states as a set in no order, so
+    # nothing may pick an endpoint by position.
+    sync_states = [
+        {
+            "availabilityZone": _SUBNET_ZONES[mapping["subnetId"]],
+            "attachments": [
+                {"endpointId": f"vpce-preview-{mapping['subnetId']}", "subnetId": mapping["subnetId"]}
+            ],
+        }
+        for mapping in reversed(args.inputs["subnetMappings"])
+    ]
+    return {"firewallStatuses": [{"syncStates": sync_states}]}
+
+
+OUTPUT_FAKES["aws:ec2/subnet:Subnet"] = _subnet_zone
+OUTPUT_FAKES["aws:networkfirewall/firewall:Firewall"] = _firewall_statuses
+# --- end ZoneFirewall fakes --------------------------------------------------------------------------------------

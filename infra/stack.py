@@ -7,10 +7,12 @@ import pulumi
 from infra.audit import AuditTrail, AuditTrailArgs
 from infra.backups import Backups, BackupsArgs
 from infra.config import TenantConfig
+from infra.firewall import FirewallZone, ZoneFirewall, ZoneFirewallArgs
 from infra.keys import TenantKeys, TenantKeysArgs
 from infra.log_archive import LogArchive, LogArchiveArgs
 from infra.naming import Naming
 from infra.network import TenantNetwork, TenantNetworkArgs
+from infra.suricata import firewall_rules
 
 
 def build_tenant(config: TenantConfig) -> None:
@@ -33,6 +35,28 @@ def build_tenant(config: TenantConfig) -> None:
     network = TenantNetwork(
         naming.name("network"),
         TenantNetworkArgs(naming=naming, config=config, flow_log_key_arn=keys.keys["logs"].arn),
+    )
+    firewall = ZoneFirewall(
+        naming.name("zone-firewall"),
+        ZoneFirewallArgs(
+            naming=naming,
+            vpc_id=network.vpc.id,
+            internet_gateway_id=network.internet_gateway.id,
+            zones=[
+                FirewallZone(
+                    zone=zone,
+                    firewall_subnet_id=network.subnets[("firewall", zone.suffix)].subnet.id,
+                    firewall_route_table_id=network.subnets[("firewall", zone.suffix)].route_table.id,
+                    public_cidr=str(config.subnet_cidr("public", zone)),
+                    public_route_table_id=network.subnets[("public", zone.suffix)].route_table.id,
+                )
+                for zone in config.availability_zones
+            ],
+            rules=firewall_rules(config),
+            encryption_key_arn=keys.keys["data"].arn,
+            logs_key_arn=keys.keys["logs"].arn,
+            log_retention_days=config.log_retention_days,
+        ),
     )
     log_archive = LogArchive(
         naming.name("log-archive"),
@@ -75,6 +99,7 @@ def build_tenant(config: TenantConfig) -> None:
     pulumi.export("vpnClientCidr", str(config.vpn_client_cidr))
     pulumi.export("exceptions", config.exceptions)
     pulumi.export("keyRotation", keys.rotation)
+    pulumi.export("firewallEndpoints", firewall.endpoint_ids)
     pulumi.export("logArchiveBucket", log_archive.bucket.bucket)
     pulumi.export("logArchiveObjectLock", config.log_archive_object_lock)
     if log_archive.access_log_bucket is not None:
