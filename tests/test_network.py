@@ -35,6 +35,7 @@ TAGGABLE_WITHOUT_TAGS_ALLOWED = {
     "aws:securityhub/account:Account",
     "aws:securityhub/standardsSubscription:StandardsSubscription",
     "aws:sns/topicPolicy:TopicPolicy",
+    "aws:sns/topicSubscription:TopicSubscription",
 }
 
 
