@@ -255,12 +255,6 @@ class KeysConfig(_Model):
             raise ValueError("a role is listed twice: list each once")
         return value
 
-    @property
-    def admin_account(self) -> str | None:
-        """The account all admin roles belong to (it must be the one the keys are created in)."""
-        match = _IAM_ROLE_ARN.fullmatch(self.admin_role_arns[0]) if self.admin_role_arns else None
-        return match["account"] if match else None
-
 
 class LogArchiveConfig(_Model):
     """The tenant's log archive bucket (stack key `logArchive`)."""
