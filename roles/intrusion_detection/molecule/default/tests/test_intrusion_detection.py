@@ -1,0 +1,298 @@
+"""Intrusion detection (LOG-04) on a real lab host: the AIDE baseline and its daily check, and fail2ban banning
+real brute force sent from this machine.
+
+Tests run in file order: AIDE must be clean right after converge, so its check comes first; the tampering test
+comes last, because AIDE keeps reporting a tampered file (new inode and times) even after its content is restored.
+
+Brute force comes from a second address of this machine on the host's link (the attacker fixture), never from
+the address molecule and testinfra connect from, so a ban cannot cut the connection the tests run through; the
+jails keep their real ignore list (loopback only).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+AIDE_CHECK = "aide --check --config /etc/aide/aide.conf"
+BAN_TIMEOUT_S = 30
+# OpenVPN's P_CONTROL_HARD_RESET_CLIENT_V2 (opcode 7, key id 0): the first packet of every client session.
+OPENVPN_HARD_RESET = bytes([7 << 3])
+
+
+def run_as_root(host: Any, command: str) -> Any:
+    with host.sudo():
+        return host.run(command)
+
+
+def ssh_options(*extra: str) -> list[str]:
+    return [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "ConnectTimeout=3",
+        "-o",
+        "ControlPath=none",
+        "-o",
+        "LogLevel=ERROR",
+        *extra,
+    ]
+
+
+def banned(host: Any, jail: str) -> list[str]:
+    status = run_as_root(host, f"fail2ban-client status {jail}")
+    assert status.rc == 0, status.stderr
+    match = re.search(r"Banned IP list:\s*(.*)$", status.stdout, re.MULTILINE)
+    assert match, status.stdout
+    return match.group(1).split()
+
+
+def wait_until_banned(host: Any, jail: str, address: str) -> None:
+    deadline = time.monotonic() + BAN_TIMEOUT_S
+    while address not in banned(host, jail):
+        assert time.monotonic() < deadline, f"{address} not banned by jail {jail} within {BAN_TIMEOUT_S}s"
+        time.sleep(1)
+
+
+def nft_ban_set(host: Any, jail: str) -> str:
+    """The nftables set fail2ban's nftables-multiport action fills for this jail."""
+    result = run_as_root(host, f"nft list set inet f2b-table addr-set-{jail}")
+    assert result.rc == 0, result.stderr
+    return result.stdout
+
+
+def tcp_connects(address: str, port: int, source: str | None = None) -> bool:
+    try:
+        with socket.create_connection(
+            (address, port), timeout=3, source_address=(source, 0) if source else None
+        ):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def address(host: Any) -> str:
+    return str(host.ansible.get_variables()["ansible_host"])
+
+
+@pytest.fixture(scope="module")
+def attacker(address: str) -> Iterator[str]:
+    """A second address of this machine on the lab host's link, the source of every attack below.
+
+    The lab host answers it like any neighbour on its /24; it is the last usable address of that network, which
+    the lab never gives to a host. Removed again when the module's tests are done.
+    """
+    route = json.loads(
+        subprocess.run(
+            ["ip", "-j", "route", "get", address], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
+    link = json.loads(
+        subprocess.run(
+            ["ip", "-j", "-4", "addr", "show", "dev", route["dev"]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]["addr_info"][0]
+    network = ipaddress.ip_interface(f"{link['local']}/{link['prefixlen']}").network
+    source = str(network.broadcast_address - 1)
+    subprocess.run(["ip", "addr", "add", f"{source}/32", "dev", route["dev"]], check=True)
+    yield source
+    subprocess.run(["ip", "addr", "del", f"{source}/32", "dev", route["dev"]], check=True)
+
+
+@pytest.fixture
+def unban_afterwards(host: Any, attacker: str) -> Iterator[None]:
+    yield
+    result = run_as_root(host, f"fail2ban-client unban {attacker}")
+    assert result.rc == 0, result.stderr
+
+
+def test_aide_check_is_clean_right_after_converge(host: Any) -> None:
+    result = run_as_root(host, AIDE_CHECK)
+    assert result.rc == 0, result.stdout
+    assert "found NO differences" in result.stdout
+
+
+def test_aide_baseline_covers_binaries_etc_and_managed_configs(host: Any) -> None:
+    config = host.file("/etc/aide/aide.conf").content_string
+    for selection in [
+        "/usr/bin SystemFile",
+        "/usr/lib SystemFile",
+        "/etc ConfigFile",
+        "/etc/ssh ConfigFile",
+        r"/etc/nftables\.conf ConfigFile",
+        "/etc/openvpn ConfigFile",
+        "/etc/ssl ConfigFile",
+    ]:
+        assert f"\n{selection}\n" in config
+    # The baseline database is gzipped text, one line per entry starting with its path.
+    entries = run_as_root(host, "zcat /var/lib/aide/aide.db")
+    assert entries.rc == 0, entries.stderr
+    for path in [
+        "/usr/sbin/sshd",
+        "/etc/ssh/sshd_config",
+        "/etc/openvpn/server/lab.conf",
+        "/etc/passwd",
+        "/etc/fail2ban/jail.local",
+    ]:
+        assert re.search(rf"^{re.escape(path)} ", entries.stdout, re.MULTILINE), f"{path} not in the baseline"
+    assert not re.search(r"^/etc/resolv\.conf ", entries.stdout, re.MULTILINE), "a volatile file is watched"
+
+
+def test_daily_check_timer_is_enabled_and_scheduled(host: Any) -> None:
+    timer = host.service("aide-check.timer")
+    assert timer.is_enabled
+    assert timer.is_running
+    next_run = host.run("systemctl show aide-check.timer --property=NextElapseUSecRealtime --value")
+    assert next_run.stdout.strip() not in {"", "n/a", "0"}, next_run.stdout
+    assert host.run("systemctl show aide-check.timer --property=Triggers --value").stdout.strip() == (
+        "aide-check.service"
+    )
+    assert not host.service("dailyaidecheck.timer").is_enabled
+
+
+def test_daily_check_runs_unprivileged_and_reports_to_the_journal(host: Any) -> None:
+    cursor = host.run("journalctl --show-cursor -n 0 --quiet").stdout.split("cursor: ")[-1].strip()
+    started = run_as_root(host, "systemctl start aide-check.service")
+    assert started.rc == 0, started.stderr
+    assert host.run("systemctl show aide-check.service --property=Result --value").stdout.strip() == "success"
+    assert host.run("systemctl show aide-check.service --property=User --value").stdout.strip() == "_aide"
+    journal = run_as_root(
+        host, f"journalctl -u aide-check.service --after-cursor={shlex.quote(cursor)} -o cat"
+    )
+    assert "found NO differences" in journal.stdout
+
+
+def test_fail2ban_runs_the_sshd_jail_on_the_journal_with_nftables_bans(host: Any) -> None:
+    assert host.service("fail2ban").is_running
+    assert host.service("fail2ban").is_enabled
+    status = run_as_root(host, "fail2ban-client status sshd")
+    assert status.rc == 0, status.stderr
+    assert "Journal matches:" in status.stdout
+    assert run_as_root(host, "fail2ban-client get sshd actions").stdout.split()[-1] == "nftables-multiport"
+    assert run_as_root(host, "fail2ban-client get sshd maxretry").stdout.strip() == "5"
+
+
+@pytest.mark.usefixtures("unban_afterwards")
+def test_ssh_brute_force_from_this_machine_is_banned_in_nftables(
+    host: Any, address: str, attacker: str, tmp_path: Path
+) -> None:
+    maxretry = int(run_as_root(host, "fail2ban-client get sshd maxretry").stdout)
+    wrong_key = tmp_path / "wrong_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True)
+    for attempt in range(maxretry + 1):
+        # Alternately a user that does not exist and the real admin user with a key it does not accept.
+        user = "admin" if attempt % 2 else "nosuchuser"
+        login = subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(wrong_key),
+                *ssh_options("-o", "IdentitiesOnly=yes", "-o", f"BindAddress={attacker}"),
+                f"{user}@{address}",
+                "true",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        assert login.returncode == 255, login.stdout
+    wait_until_banned(host, "sshd", attacker)
+    assert attacker in nft_ban_set(host, "sshd")
+    assert not tcp_connects(address, 22, source=attacker), "the banned address still reaches sshd"
+    assert tcp_connects(address, 22), "the management address must not be banned"
+    bans = run_as_root(host, "journalctl -u fail2ban -o cat --since=-10min")
+    assert f"[sshd] Ban {attacker}" in bans.stdout
+
+
+def test_unbanned_address_reaches_sshd_again(host: Any, address: str, attacker: str) -> None:
+    assert attacker not in banned(host, "sshd")
+    assert tcp_connects(address, 22, source=attacker)
+
+
+def test_openvpn_failure_filter_counts_each_failed_attempt_once(host: Any) -> None:
+    # Lines as fail2ban's journal backend hands them to the filter (host, identifier[pid]: message), copied from
+    # OpenVPN 2.6: a packet without the tls-crypt key; a handshake with an untrusted certificate (six lines, one
+    # failure); a wrong password; and a successful connection, which must not count.
+    lines = [
+        "TLS Error: tls-crypt unwrapping failed from [AF_INET]198.51.100.7:47823",
+        "tls-crypt unwrap error: packet authentication failed",
+        "198.51.100.8:51559 VERIFY ERROR: depth=0, error=self-signed certificate: CN=rogue, serial=1610",
+        "198.51.100.8:51559 Sent fatal SSL alert: unknown CA",
+        "198.51.100.8:51559 TLS_ERROR: BIO read tls_read_plaintext error",
+        "198.51.100.8:51559 TLS Error: TLS object -> incoming plaintext read error",
+        "198.51.100.8:51559 TLS Error: TLS handshake failed",
+        "alice-laptop/198.51.100.9:40112 TLS Auth Error: Auth Username/Password verification failed for peer",
+        "bob-laptop/198.51.100.10:40113 Peer Connection Initiated with [AF_INET]198.51.100.10:40113",
+    ]
+    log = "".join(f"Nov 23 09:15:0{n} ids-host openvpn[812]: {line}\n" for n, line in enumerate(lines))
+    path = "/tmp/openvpn-failures.log"
+    assert host.run(f"printf %s {shlex.quote(log)} > {path}").rc == 0
+    result = host.run(f"fail2ban-regex --print-all-matched {path} /etc/fail2ban/filter.d/openvpn-tls.conf")
+    assert result.rc == 0, result.stderr
+    assert re.search(r"^Lines: 9 lines, 0 ignored, 3 matched, 6 missed", result.stdout, re.MULTILINE), (
+        result.stdout
+    )
+    matched = result.stdout.split("Matched line(s):")[1].split("Missed line(s):")[0]
+    for source in ["198.51.100.7:", "198.51.100.8:51559 TLS Error: TLS handshake failed", "198.51.100.9:"]:
+        assert source in matched
+
+
+@pytest.mark.usefixtures("unban_afterwards")
+def test_openvpn_packets_without_the_tls_crypt_key_are_banned_in_nftables(
+    host: Any, address: str, attacker: str
+) -> None:
+    maxretry = int(run_as_root(host, "fail2ban-client get openvpn maxretry").stdout)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((attacker, 0))
+        for _ in range(maxretry + 1):
+            probe.sendto(OPENVPN_HARD_RESET + os.urandom(56), (address, 1194))
+            time.sleep(0.1)
+    wait_until_banned(host, "openvpn", attacker)
+    assert attacker in nft_ban_set(host, "openvpn")
+    assert "udp dport" in run_as_root(host, "nft list chain inet f2b-table f2b-chain").stdout
+
+
+def test_aide_reports_tampering_with_watched_files(host: Any) -> None:
+    watched = ["/etc/ssh/sshd_config", "/etc/openvpn/server/lab.conf", "/etc/nftables.conf"]
+    dropped = "/usr/sbin/aide-test-dropped"
+    originals = {path: run_as_root(host, f"base64 -w0 {path}").stdout for path in watched}
+    try:
+        for path in watched:
+            assert run_as_root(host, f"sh -c 'echo \"# tampered\" >> {path}'").rc == 0
+        assert run_as_root(host, f"install -m 0755 /bin/true {dropped}").rc == 0
+        result = run_as_root(host, AIDE_CHECK)
+        # AIDE's status is a bit mask: 1 added, 2 removed, 4 changed; 14 and above are errors.
+        assert result.rc & 1 and result.rc & 4 and result.rc < 8, result.stdout
+        for path in [*watched, dropped]:
+            assert re.search(rf"^[fd][^:]*: {re.escape(path)}$", result.stdout, re.MULTILINE), result.stdout
+        # The daily check's unit fails and names the files in the journal, where monitoring looks.
+        assert run_as_root(host, "systemctl start aide-check.service").rc != 0
+        assert host.run("systemctl show aide-check.service --property=Result --value").stdout.strip() == (
+            "exit-code"
+        )
+        journal = run_as_root(host, "journalctl -u aide-check.service -o cat --since=-5min")
+        assert "/etc/ssh/sshd_config" in journal.stdout
+    finally:
+        for path, content in originals.items():
+            run_as_root(host, f"sh -c 'echo {content} | base64 -d > {path}'")
+        run_as_root(host, f"rm -f {dropped}")
+        run_as_root(host, "systemctl reset-failed aide-check.service")
