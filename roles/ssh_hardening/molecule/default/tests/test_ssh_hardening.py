@@ -1,0 +1,258 @@
+"""ACC-04 on a real host: the hardened sshd seen from outside (ssh-audit, real logins) and inside (sshd -T)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SCENARIO_DIR = Path(__file__).resolve().parents[1]
+ROLE_DIR = SCENARIO_DIR.parents[1]
+POLICY = ROLE_DIR / "files" / "ssh-audit-policy.txt"
+SSH_AUDIT = Path(sys.executable).with_name("ssh-audit")  # the venv's ssh-audit, pinned in pyproject.toml
+ASKPASS = SCENARIO_DIR / "askpass.sh"  # types the operator's real password (set in prepare.yml)
+
+
+@dataclass(frozen=True)
+class Target:
+    """How this machine reaches the lab host."""
+
+    address: str
+    identity_file: str
+
+    @property
+    def public_key(self) -> str:
+        return Path(f"{self.identity_file}.pub").read_text().split()[1]
+
+
+@pytest.fixture(scope="module")
+def target(host) -> Target:
+    variables = host.ansible.get_variables()
+    return Target(variables["ansible_host"], variables["ansible_private_key_file"])
+
+
+def ssh(target: Target, user: str, *options: str, key: bool = True) -> subprocess.CompletedProcess[str]:
+    """Log in from this machine with the stock OpenSSH client and run `true`; -v shows the server's answers."""
+    argv = ["ssh", "-v", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    argv += ["-o", "ConnectTimeout=5", "-o", "IdentitiesOnly=yes", *options]
+    if key:
+        argv += ["-i", target.identity_file]
+    env = {**os.environ, "SSH_ASKPASS": str(ASKPASS), "SSH_ASKPASS_REQUIRE": "force"}
+    return subprocess.run(
+        [*argv, f"{user}@{target.address}", "true"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def converge_refusal(host, extra_vars: dict[str, object]) -> list[str]:
+    """Run this scenario's converge.yml with extra vars, expect it to fail, return the failure messages."""
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ansible-playbook")),
+            "--inventory",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            "--limit",
+            host.backend.host,
+            "--extra-vars",
+            json.dumps(extra_vars),
+            str(SCENARIO_DIR / "converge.yml"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        # Machine-readable results, whatever stdout callback and result format the scenario's ansible.cfg sets.
+        env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
+    )
+    assert result.returncode != 0, result.stdout
+    # Other enabled callbacks (profile_tasks) may print around the JSON document.
+    start = ("\n" + result.stdout).index("\n{\n")
+    report, _ = json.JSONDecoder().raw_decode(result.stdout[start:])
+    outcomes = [
+        outcome for play in report["plays"] for task in play["tasks"] for outcome in task["hosts"].values()
+    ]
+    return [
+        item["msg"]
+        for outcome in outcomes
+        for item in [outcome, *outcome.get("results", [])]
+        if item.get("failed") and "msg" in item
+    ]
+
+
+def sshd_log_since(host, started: float) -> str:
+    with host.sudo():
+        return host.check_output(f"journalctl --unit ssh.service --since @{int(started) - 1} --output cat")
+
+
+@pytest.fixture(scope="module")
+def sshd_effective(host) -> dict[str, list[str]]:
+    """`sshd -T`: every setting sshd derives from its configuration, defaults included (one list per key)."""
+    with host.sudo():
+        output = host.check_output("sshd -T")
+    settings: dict[str, list[str]] = {}
+    for line in output.splitlines():
+        key, _, value = line.partition(" ")
+        settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_operator_in_the_allowed_group_logs_in_with_a_key(target: Target) -> None:
+    result = ssh(target, "admin", "-o", "BatchMode=yes")
+    assert result.returncode == 0, result.stderr
+
+
+def test_correct_password_is_refused_because_only_public_keys_are_offered(target: Target) -> None:
+    result = ssh(
+        target,
+        "admin",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "PreferredAuthentications=password,keyboard-interactive",
+        key=False,
+    )
+    assert result.returncode == 255
+    offered = [line for line in result.stderr.splitlines() if "Authentications that can continue" in line]
+    assert offered and all(line.endswith(": publickey") for line in offered), result.stderr
+    assert "Permission denied (publickey)" in result.stderr
+
+
+def test_root_is_refused_even_with_a_valid_key_and_an_allowed_group(host, target: Target) -> None:
+    with host.sudo():
+        assert target.public_key in host.file("/root/.ssh/authorized_keys").content_string
+    # root is in an allowed group (prepare.yml), so AllowGroups lets it through and PermitRootLogin decides.
+    assert "operators" in host.user("root").groups
+    started = time.time()
+    result = ssh(target, "root", "-o", "BatchMode=yes")
+    assert result.returncode == 255
+    assert "Permission denied (publickey)" in result.stderr
+    assert "ROOT LOGIN REFUSED" in sshd_log_since(host, started)
+
+
+def test_account_outside_the_allowed_groups_is_refused_even_with_a_valid_key(host, target: Target) -> None:
+    with host.sudo():
+        assert target.public_key in host.file("/home/outsider/.ssh/authorized_keys").content_string
+    started = time.time()
+    result = ssh(target, "outsider", "-o", "BatchMode=yes")
+    assert result.returncode == 255
+    assert "none of user's groups are listed in AllowGroups" in sshd_log_since(host, started)
+
+
+def test_banner_is_shown_before_login(target: Target) -> None:
+    result = ssh(target, "outsider", "-o", "BatchMode=yes")
+    assert "Authorised access only." in result.stderr
+
+
+def test_sshd_runs_with_keys_only_no_root_and_no_forwarding(sshd_effective: dict[str, list[str]]) -> None:
+    expected = {
+        "permitrootlogin": "no",
+        "passwordauthentication": "no",
+        "kbdinteractiveauthentication": "no",
+        "authenticationmethods": "publickey",
+        "pubkeyauthentication": "yes",
+        "permitemptypasswords": "no",
+        "hostbasedauthentication": "no",
+        "allowgroups": "sshusers operators",
+        "disableforwarding": "yes",
+        "allowagentforwarding": "no",
+        "allowtcpforwarding": "no",
+        "allowstreamlocalforwarding": "no",
+        "x11forwarding": "no",
+        "permittunnel": "no",
+        "loglevel": "VERBOSE",
+        "subsystem": "sftp internal-sftp",
+        "logingracetime": "30",
+        "maxauthtries": "3",
+        "maxsessions": "4",
+        "clientaliveinterval": "300",
+        "clientalivecountmax": "2",
+        "compression": "no",
+        "banner": "/etc/ssh/sshd-banner",
+        "requiredrsasize": "3072",
+    }
+    assert {key: " ".join(sshd_effective[key]) for key in expected} == expected
+
+
+def test_sshd_offers_only_modern_algorithms(sshd_effective: dict[str, list[str]]) -> None:
+    kex = "sntrup761x25519-sha512 sntrup761x25519-sha512@openssh.com curve25519-sha256 curve25519-sha256@libssh.org"
+    kex += " diffie-hellman-group16-sha512 diffie-hellman-group18-sha512"
+    ciphers = (
+        "chacha20-poly1305@openssh.com aes256-gcm@openssh.com aes128-gcm@openssh.com aes256-ctr aes192-ctr"
+    )
+    ciphers += " aes128-ctr"
+    macs = "hmac-sha2-512-etm@openssh.com hmac-sha2-256-etm@openssh.com umac-128-etm@openssh.com"
+    assert sshd_effective["kexalgorithms"] == [",".join(kex.split())]
+    assert sshd_effective["ciphers"] == [",".join(ciphers.split())]
+    assert sshd_effective["macs"] == [",".join(macs.split())]
+    assert sshd_effective["hostkey"] == ["/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_rsa_key"]
+
+
+def test_only_ed25519_and_rsa_host_keys_of_at_least_3072_bits_remain(host) -> None:
+    with host.sudo():
+        keys = host.check_output("ls /etc/ssh/").split()
+        rsa_bits = int(host.check_output("ssh-keygen -l -f /etc/ssh/ssh_host_rsa_key").split()[0])
+    assert sorted(name for name in keys if name.startswith("ssh_host_")) == [
+        "ssh_host_ed25519_key",
+        "ssh_host_ed25519_key.pub",
+        "ssh_host_rsa_key",
+        "ssh_host_rsa_key.pub",
+    ]
+    assert rsa_bits >= 3072  # prepare.yml left a 2048-bit key, so the role had to replace it
+
+
+def test_moduli_keep_only_groups_of_at_least_3072_bits(host) -> None:
+    lines = host.file("/etc/ssh/moduli").content_string.splitlines()
+    sizes = [int(line.split()[4]) + 1 for line in lines if line[:1].isdigit()]
+    assert len(sizes) > 100
+    assert min(sizes) >= 3072
+
+
+def test_ssh_audit_policy_passes(target: Target) -> None:
+    result = subprocess.run(
+        [str(SSH_AUDIT), "--no-colors", "--policy", str(POLICY), target.address],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "Passed" in result.stdout
+
+
+def test_ssh_audit_reports_no_failure(target: Target) -> None:
+    result = subprocess.run(
+        [str(SSH_AUDIT), "--no-colors", target.address],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "(gen) software: OpenSSH" in result.stdout, result.stdout + result.stderr
+    assert "[fail]" not in result.stdout, result.stdout
+    # ssh-audit exits 0 when all is good, 2 for warnings (the classical key exchanges kept for older clients), 3 on
+    # a failure.
+    assert result.returncode in (0, 2), result.stdout
+
+
+def test_role_refuses_a_configuration_that_would_lock_out_the_operator(host) -> None:
+    """Run the role again with an AllowGroups that excludes Ansible's account: it must stop and change nothing."""
+    with host.sudo():
+        before = host.file("/etc/ssh/sshd_config").sha256sum
+    messages = converge_refusal(
+        host, {"ssh_hardening_allow_groups": ["nobody-here"], "ssh_hardening_allow_group_members": []}
+    )
+    expected = "Ansible connects as 'admin', which is in none of ssh_hardening_allow_groups ['nobody-here']"
+    assert any(message.startswith(expected) for message in messages), messages
+    with host.sudo():
+        assert host.file("/etc/ssh/sshd_config").sha256sum == before
+        assert not host.group("nobody-here").exists
