@@ -507,7 +507,14 @@ class TenantConfig(_Model):
                 problem
                 for group in policy.groups
                 if group.key == "tenant"
-                for problem in engine_problems(group.rules_string, group.ip_sets)
+                for problem in engine_problems(
+                    group.rules_string,
+                    group.ip_sets,
+                    [
+                        f"{self.firewall.extra_rules_file} line {number}"
+                        for number, _ in self.firewall.extra_rules
+                    ],
+                )
             ]
         except RuleError as error:
             raise _KeyError(f"firewall.{error.key}", str(error)) from None

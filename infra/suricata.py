@@ -20,7 +20,6 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -93,6 +92,9 @@ _HOST_TRACKING = re.compile(r"\btrack\s+ip_(src|dst|pair)\b")
 _VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 # Sticky buffers set the buffer the following content/pcre inspect; they are keywords without a value.
 _STICKY_BUFFER = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)+")
+# What Suricata says about its rules file as a whole, once a rule failed: no news for whoever fixes the rule.
+_ENGINE_NOISE = re.compile(r"rule files specified, but no rules were loaded|Loading signatures failed")
+_ENGINE_FILE_LINE = re.compile(r"from file \S+ at line (\d+)")
 
 
 class RuleError(ValueError):
@@ -496,22 +498,34 @@ def _egress_rule(domain: str, protocol: Literal["tls", "http"]) -> Rule:
 
 
 def _ingress_rules(vpn_protocol: str, vpn_port: int) -> list[Rule]:
+    # A pass applies to the whole flow only when it matches application-layer state; a plain header match
+    # passes the matching packets alone, and the server's replies would meet the default drop. Hence the
+    # ClientHello state for TLS and the request's protocol field for HTTP.
     web = [
         Rule.build(
             "pass",
-            protocol,
-            ("$EXTERNAL_NET", "any", "->", "$HOME_NET", str(port)),
-            f"NET-03 ingress {purpose}",
-            allow_sid(f"ingress {protocol} {port}"),
-            [("flow", "to_server,established")],
-        )
-        for protocol, port, purpose in (
-            ("tls", HTTPS_PORT, "HTTPS to the load balancer"),
-            ("http", HTTP_PORT, "HTTP to the load balancer, which only redirects to HTTPS"),
-        )
+            "tls",
+            ("$EXTERNAL_NET", "any", "->", "$HOME_NET", str(HTTPS_PORT)),
+            "NET-03 ingress HTTPS to the load balancer",
+            allow_sid(f"ingress tls {HTTPS_PORT}"),
+            [("flow", "to_server,established"), ("ssl_state", "client_hello")],
+        ),
+        Rule.build(
+            "pass",
+            "http",
+            ("$EXTERNAL_NET", "any", "->", "$HOME_NET", str(HTTP_PORT)),
+            "NET-03 ingress HTTP to the load balancer, which only redirects to HTTPS",
+            allow_sid(f"ingress http {HTTP_PORT}"),
+            [
+                ("flow", "to_server,established"),
+                ("http.protocol", None),
+                ("content", '"HTTP/1."'),
+                ("startswith", None),
+            ],
+        ),
     ]
-    # OpenVPN has no Suricata parser: a port rule, in both directions because a packet-level pass applies to
-    # that packet only, and the replies of an established flow would meet the default drop.
+    # OpenVPN has no Suricata parser: a port rule, matching both directions so that every packet of the flow
+    # is passed, not only the client's.
     vpn = Rule.build(
         "pass",
         vpn_protocol,
@@ -604,8 +618,13 @@ def suricata_binary() -> str:
     return found
 
 
-def engine_problems(rules: str, ip_sets: Mapping[str, Sequence[str]]) -> list[str]:
-    """What the real Suricata says loading these rules strictly (`suricata -T`); empty when they all load."""
+def engine_problems(
+    rules: str, ip_sets: Mapping[str, Sequence[str]], line_names: Sequence[str] | None = None
+) -> list[str]:
+    """What the real Suricata says loading these rules strictly (`suricata -T`); empty when they all load.
+
+    `line_names` say where each line of `rules` comes from (e.g. "acme.rules line 4"), for the messages.
+    """
     with tempfile.TemporaryDirectory(prefix="secure-tenant-suricata-") as directory:
         work = Path(directory)
         (work / "rules").write_text(rules)
@@ -626,12 +645,20 @@ def engine_problems(rules: str, ip_sets: Mapping[str, Sequence[str]]) -> list[st
             timeout=120,
             check=False,
         )
-    said = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith(("E:", "W:"))]
+
+    def where(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        return (
+            f"at {line_names[number - 1]}"
+            if line_names and number <= len(line_names)
+            else f"at line {number}"
+        )
+
+    said = [
+        _ENGINE_FILE_LINE.sub(where, line)
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.startswith(("E:", "W:")) and not _ENGINE_NOISE.search(line)
+    ]
     if result.returncode != 0:
         return said or [f"suricata -T exited with {result.returncode}"]
     return said
-
-
-def placeholder_ip_sets() -> dict[str, tuple[str, ...]]:
-    """Variables for checking rules before the stack's ranges are known (the values do not change parsing)."""
-    return {"HOME_NET": (str(IPv4Network("10.0.0.0/16")),), "VPN_NET": (str(IPv4Network("10.255.0.0/24")),)}

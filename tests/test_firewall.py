@@ -1,0 +1,326 @@
+"""ZoneFirewall, evaluated through the real program under mocks, for 2 and 3 zones, and its config checks."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, parse_config
+from infra.firewall import endpoint_in_zone
+from infra.offline import DeclaredResource, StackSnapshot, evaluate_stack
+
+VALID: dict[str, Any] = {
+    "tenant": "acme",
+    "environment": "preprod",
+    "region": "eu-west-1",
+    "vpcCidr": "10.20.0.0/16",
+}
+RULES_FIXTURES = "tests/fixtures/suricata"
+
+
+def named(stack: StackSnapshot, purpose: str, zone: str | None = None) -> DeclaredResource:
+    prefix = f"{stack.outputs['tenant']}-{stack.outputs['environment']}"
+    return stack.named(f"{prefix}-{purpose}" + (f"-{zone[-1]}" if zone else ""))
+
+
+def zones_of(stack: StackSnapshot) -> list[str]:
+    return list(stack.outputs["zones"])
+
+
+def the_firewall(stack: StackSnapshot) -> DeclaredResource:
+    (firewall,) = stack.of_type("aws:networkfirewall/firewall:Firewall")
+    return firewall
+
+
+def endpoint_of_zone(stack: StackSnapshot, zone: str) -> tuple[str, str]:
+    """(endpoint id, subnet id) of the endpoint AWS reports in this zone, read from the firewall's own outputs."""
+    (sync,) = [
+        state
+        for status in the_firewall(stack).outputs["firewallStatuses"]
+        for state in status["syncStates"]
+        if state["availabilityZone"] == zone
+    ]
+    (attachment,) = sync["attachments"]
+    return attachment["endpointId"], attachment["subnetId"]
+
+
+def routes_in(stack: StackSnapshot, table: DeclaredResource) -> list[DeclaredResource]:
+    return [
+        r for r in stack.of_type("aws:ec2/route:Route") if r.inputs["routeTableId"] == table.outputs["id"]
+    ]
+
+
+def edge_route_table(stack: StackSnapshot) -> DeclaredResource:
+    (association,) = [
+        a
+        for a in stack.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+        if a.inputs.get("gatewayId") == named(stack, "igw").outputs["id"]
+    ]
+    (table,) = [
+        t
+        for t in stack.of_type("aws:ec2/routeTable:RouteTable")
+        if t.outputs["id"] == association.inputs["routeTableId"]
+    ]
+    return table
+
+
+# --- The firewall ----------------------------------------------------------------------------------------------
+
+
+def test_firewall_has_an_endpoint_subnet_in_every_zone(example_stack: StackSnapshot) -> None:
+    firewall = the_firewall(example_stack)
+    mapped = [mapping["subnetId"] for mapping in firewall.inputs["subnetMappings"]]
+    expected = [named(example_stack, "firewall", zone).outputs["id"] for zone in zones_of(example_stack)]
+    assert sorted(mapped) == sorted(expected)
+    assert firewall.inputs["vpcId"] == named(example_stack, "vpc").outputs["id"]
+    for zone in zones_of(example_stack):
+        assert named(example_stack, "firewall", zone).inputs["availabilityZone"] == zone
+
+
+def test_firewall_is_protected_against_deletion_and_subnet_changes(example_stack: StackSnapshot) -> None:
+    firewall = the_firewall(example_stack)
+    assert firewall.inputs["deleteProtection"] is True
+    assert firewall.inputs["subnetChangeProtection"] is True
+
+
+def test_firewall_policy_and_rule_groups_are_encrypted_with_the_tenant_data_key(
+    example_stack: StackSnapshot,
+) -> None:
+    data_key = named(example_stack, "data-key").outputs["arn"]
+    encrypted = [
+        the_firewall(example_stack),
+        *example_stack.of_type("aws:networkfirewall/firewallPolicy:FirewallPolicy"),
+        *example_stack.of_type("aws:networkfirewall/ruleGroup:RuleGroup"),
+    ]
+    for resource in encrypted:
+        assert resource.inputs["encryptionConfiguration"] == {"type": "CUSTOMER_KMS", "keyId": data_key}, (
+            resource.name
+        )
+
+
+def test_policy_forwards_everything_to_the_stateful_engine_in_strict_order_with_default_drop(
+    example_stack: StackSnapshot,
+) -> None:
+    (policy,) = example_stack.of_type("aws:networkfirewall/firewallPolicy:FirewallPolicy")
+    assert the_firewall(example_stack).inputs["firewallPolicyArn"] == policy.outputs["arn"]
+    settings = policy.inputs["firewallPolicy"]
+    assert settings["statelessDefaultActions"] == ["aws:forward_to_sfe"]
+    assert settings["statelessFragmentDefaultActions"] == ["aws:forward_to_sfe"]
+    assert not settings.get("statelessRuleGroupReferences")
+    assert settings["statefulEngineOptions"]["ruleOrder"] == "STRICT_ORDER"
+    assert settings["statefulDefaultActions"] == ["aws:drop_established", "aws:alert_established"]
+    (home_net,) = settings["policyVariables"]["ruleVariables"]
+    assert home_net == {"key": "HOME_NET", "ipSet": {"definitions": [example_stack.outputs["vpcCidr"]]}}
+
+
+def test_policy_uses_every_rule_group_once_each_in_strict_order_with_its_own_priority(
+    example_stack: StackSnapshot,
+) -> None:
+    (policy,) = example_stack.of_type("aws:networkfirewall/firewallPolicy:FirewallPolicy")
+    references = policy.inputs["firewallPolicy"]["statefulRuleGroupReferences"]
+    groups = example_stack.of_type("aws:networkfirewall/ruleGroup:RuleGroup")
+    assert sorted(ref["resourceArn"] for ref in references) == sorted(
+        group.outputs["arn"] for group in groups
+    )
+    assert len({ref["priority"] for ref in references}) == len(references)
+    for group in groups:
+        assert group.inputs["type"] == "STATEFUL"
+        assert group.inputs["ruleGroup"]["statefulRuleOptions"] == {"ruleOrder": "STRICT_ORDER"}
+
+
+# --- Routing: every zone through its own endpoint, both ways ------------------------------------------------------
+
+
+def test_public_subnet_in_each_zone_routes_through_its_own_firewall_endpoint(
+    example_stack: StackSnapshot,
+) -> None:
+    edge = edge_route_table(example_stack)
+    for zone in zones_of(example_stack):
+        endpoint, endpoint_subnet = endpoint_of_zone(example_stack, zone)
+        public = named(example_stack, "public", zone)
+        # Inbound: the IGW sends traffic for the zone's public subnet to the zone's endpoint ...
+        (inbound,) = [
+            r
+            for r in routes_in(example_stack, edge)
+            if r.inputs["destinationCidrBlock"] == public.inputs["cidrBlock"]
+        ]
+        # ... and outbound: the public subnet's default route goes to the same endpoint.
+        (outbound,) = [
+            r
+            for r in routes_in(example_stack, named(example_stack, "public-rt", zone))
+            if r.inputs["destinationCidrBlock"] == "0.0.0.0/0"
+        ]
+        assert inbound.inputs["vpcEndpointId"] == outbound.inputs["vpcEndpointId"] == endpoint
+        assert endpoint_subnet == named(example_stack, "firewall", zone).outputs["id"]
+
+
+def test_no_route_crosses_into_another_zones_endpoint(example_stack: StackSnapshot) -> None:
+    endpoint_zone = {endpoint_of_zone(example_stack, zone)[0]: zone for zone in zones_of(example_stack)}
+    public_cidr_zone = {
+        named(example_stack, "public", z).inputs["cidrBlock"]: z for z in zones_of(example_stack)
+    }
+    table_zone = {
+        t.outputs["id"]: t.inputs["tags"]["zone"]
+        for t in example_stack.of_type("aws:ec2/routeTable:RouteTable")
+        if "zone" in t.inputs["tags"]
+    }
+    to_endpoints = [r for r in example_stack.of_type("aws:ec2/route:Route") if r.inputs.get("vpcEndpointId")]
+    assert len(to_endpoints) == 2 * len(zones_of(example_stack))
+    for route in to_endpoints:
+        # A zone's route table, or the edge table's route for a zone's public subnet: the zone it serves.
+        served = (
+            table_zone.get(route.inputs["routeTableId"])
+            or public_cidr_zone[route.inputs["destinationCidrBlock"]]
+        )
+        assert endpoint_zone[route.inputs["vpcEndpointId"]] == served, route.name
+
+
+def test_edge_route_table_is_associated_with_the_internet_gateway_and_covers_only_public_subnets(
+    example_stack: StackSnapshot,
+) -> None:
+    edge = edge_route_table(example_stack)
+    assert edge.inputs["vpcId"] == named(example_stack, "vpc").outputs["id"]
+    destinations = sorted(r.inputs["destinationCidrBlock"] for r in routes_in(example_stack, edge))
+    assert destinations == sorted(
+        named(example_stack, "public", z).inputs["cidrBlock"] for z in zones_of(example_stack)
+    )
+
+
+def test_firewall_subnets_reach_the_internet_gateway_directly(example_stack: StackSnapshot) -> None:
+    for zone in zones_of(example_stack):
+        (route,) = routes_in(example_stack, named(example_stack, "firewall-rt", zone))
+        assert route.inputs["destinationCidrBlock"] == "0.0.0.0/0"
+        assert route.inputs["gatewayId"] == named(example_stack, "igw").outputs["id"]
+
+
+def test_private_subnets_leave_through_a_nat_that_sits_behind_their_zones_firewall_endpoint(
+    example_stack: StackSnapshot,
+) -> None:
+    for zone in zones_of(example_stack):
+        (private_default,) = routes_in(example_stack, named(example_stack, "private-rt", zone))
+        nat = named(example_stack, "nat", zone)
+        assert private_default.inputs["natGatewayId"] == nat.outputs["id"]
+        assert nat.inputs["subnetId"] == named(example_stack, "public", zone).outputs["id"]
+        (public_default,) = routes_in(example_stack, named(example_stack, "public-rt", zone))
+        assert public_default.inputs["vpcEndpointId"] == endpoint_of_zone(example_stack, zone)[0]
+
+
+def test_endpoint_ids_are_picked_by_zone_whatever_order_aws_lists_them_in() -> None:
+    def status(*zones: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            sync_states=[
+                SimpleNamespace(availability_zone=z, attachments=[SimpleNamespace(endpoint_id=f"vpce-{z}")])
+                for z in zones
+            ]
+        )
+
+    statuses = [status("eu-west-1c", "eu-west-1a", "eu-west-1b")]
+    assert [endpoint_in_zone(statuses, z) for z in ("eu-west-1a", "eu-west-1b")] == [
+        "vpce-eu-west-1a",
+        "vpce-eu-west-1b",
+    ]
+    with pytest.raises(ValueError, match="no endpoint in eu-west-1d"):
+        endpoint_in_zone(statuses, "eu-west-1d")
+
+
+def test_endpoints_are_exported_per_zone(example_stack: StackSnapshot) -> None:
+    exported = example_stack.outputs["firewallEndpoints"]
+    assert exported == {
+        zone[-1]: endpoint_of_zone(example_stack, zone)[0] for zone in zones_of(example_stack)
+    }
+
+
+# --- Logging ------------------------------------------------------------------------------------------------------
+
+
+def test_alert_and_flow_logs_go_to_tenant_key_encrypted_groups_kept_twelve_months(
+    example_stack: StackSnapshot,
+) -> None:
+    (logging,) = example_stack.of_type("aws:networkfirewall/loggingConfiguration:LoggingConfiguration")
+    assert logging.inputs["firewallArn"] == the_firewall(example_stack).outputs["arn"]
+    destinations = logging.inputs["loggingConfiguration"]["logDestinationConfigs"]
+    assert sorted(d["logType"] for d in destinations) == ["ALERT", "FLOW"]
+    groups = {g.outputs["name"]: g for g in example_stack.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    logs_key = named(example_stack, "logs-key").outputs["arn"]
+    for destination in destinations:
+        assert destination["logDestinationType"] == "CloudWatchLogs"
+        group = groups[destination["logDestination"]["logGroup"]]
+        assert group.inputs["kmsKeyId"] == logs_key
+        assert group.inputs["retentionInDays"] >= 400
+
+
+# --- Config: bad input stops the program before any resource ------------------------------------------------------
+
+
+def firewall_error(**firewall: Any) -> str:
+    with pytest.raises(ConfigError) as raised:
+        parse_config({**VALID, "firewall": firewall})
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("protocol", ["ftp", "https", "TLS", "quic"])
+def test_unknown_egress_protocol_is_refused(protocol: str) -> None:
+    message = firewall_error(egressDomains=[{"domain": "deb.debian.org", "protocols": [protocol]}])
+    assert "secure-tenant:firewall.egressDomains.0.protocols.0" in message and "'tls' or 'http'" in message
+
+
+@pytest.mark.parametrize(
+    "domain",
+    ["*.example.com", "Deb.Debian.org", "debian", "deb debian.org", 'a".example.com', "deb.debian.org."],
+)
+def test_invalid_egress_domain_is_refused(domain: str) -> None:
+    message = firewall_error(egressDomains=[{"domain": domain}])
+    assert "secure-tenant:firewall.egressDomains.0.domain" in message and "not a domain name" in message
+
+
+def test_egress_domain_listed_twice_is_refused() -> None:
+    message = firewall_error(egressDomains=[{"domain": "deb.debian.org"}, {"domain": "deb.debian.org"}])
+    assert "secure-tenant:firewall.egressDomains" in message and "listed twice" in message
+
+
+def test_egress_domain_without_protocols_is_refused() -> None:
+    assert "list tls, http or both" in firewall_error(egressDomains=[{"domain": "a.org", "protocols": []}])
+
+
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        ("tenants/nobody/firewall.rules", "does not exist"),
+        ("/etc/suricata/rules/app-layer-events.rules", "not inside the project"),
+        ("../outside.rules", "not inside the project"),
+    ],
+)
+def test_rules_file_that_is_missing_or_outside_the_project_is_refused(path: str, hint: str) -> None:
+    message = firewall_error(extraRulesFile=path)
+    assert "secure-tenant:firewall.extraRulesFile" in message and hint in message
+
+
+@pytest.mark.parametrize(
+    ("fixture", "hint"),
+    [
+        ("unparsable.rules", "line 2: a quoted option value is not closed"),
+        ("lua.rules", "line 2: lua: Lua scripting is not supported"),
+        ("threshold.rules", "line 1: threshold: thresholding is not supported"),
+        ("no-rev.rules", "line 1: it has no rev"),
+        ("generated-sid.rules", "sid 100003 is outside 1000000-1999999"),
+        ("empty.rules", "has no rules"),
+        ("unknown-keyword.rules", "unknown rule keyword 'smtp_evil_detector'"),
+        ("bad-value.rules", "sideways"),
+        ("undefined-variable.rules", "$SMTP_SERVERS is not defined"),
+    ],
+)
+def test_tenant_rules_that_do_not_parse_or_that_aws_would_refuse_are_refused(fixture: str, hint: str) -> None:
+    message = firewall_error(extraRulesFile=f"{RULES_FIXTURES}/{fixture}")
+    assert "secure-tenant:firewall.extraRulesFile" in message and hint in message, message
+
+
+def test_example_tenant_rules_are_accepted() -> None:
+    config = parse_config({**VALID, "firewall": {"extraRulesFile": "tenants/acme/firewall.rules"}})
+    assert [rule.sid for _, rule in config.firewall.extra_rules] == [1_000_001, 1_000_002]
+
+
+def test_bad_firewall_config_stops_the_program_before_any_resource() -> None:
+    with pytest.raises(ConfigError, match="secure-tenant:firewall.extraRulesFile"):
+        evaluate_stack("acme-prod", {"secure-tenant:firewall": {"extraRulesFile": "missing.rules"}})
