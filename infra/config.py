@@ -350,7 +350,7 @@ class FirewallConfig(_Model):
         if not (PROJECT_ROOT / path).is_file():
             raise ValueError(f"{value} does not exist in {PROJECT_ROOT}: create it or fix the path")
         try:
-            rules = parse_rules_file(PROJECT_ROOT / path)
+            rules = parse_rules_file(PROJECT_ROOT / path, value)
             check_tenant_rules(rules, value)
         except RuleError as error:
             raise ValueError(str(error)) from None
@@ -361,7 +361,9 @@ class FirewallConfig(_Model):
     @cached_property
     def extra_rules(self) -> tuple[tuple[int, Rule], ...]:
         """The tenant's rules with their line numbers (the file was checked when the config was read)."""
-        return parse_rules_file(PROJECT_ROOT / self.extra_rules_file) if self.extra_rules_file else ()
+        if self.extra_rules_file is None:
+            return ()
+        return parse_rules_file(PROJECT_ROOT / self.extra_rules_file, self.extra_rules_file)
 
 
 class TenantConfig(_Model):

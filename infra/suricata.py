@@ -302,18 +302,18 @@ def _option(text: str) -> Option:
     return (keyword, value.strip() if colon else None)
 
 
-def parse_rules_file(path: Path) -> tuple[tuple[int, Rule], ...]:
+def parse_rules_file(path: Path, shown_as: str) -> tuple[tuple[int, Rule], ...]:
     """Every rule of a rules file with its line number; comments and blank lines are skipped."""
     rules = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if line.rstrip().endswith("\\"):
-            raise RuleError("extraRulesFile", f"{path.name} line {number}: write each rule on one line")
+            raise RuleError("extraRulesFile", f"{shown_as} line {number}: write each rule on one line")
         try:
             rules.append((number, parse_rule(line)))
         except ValueError as error:
-            raise RuleError("extraRulesFile", f"{path.name} line {number}: {error}") from None
+            raise RuleError("extraRulesFile", f"{shown_as} line {number}: {error}") from None
     return tuple(rules)
 
 
@@ -358,6 +358,7 @@ def aws_problems(rule: Rule) -> list[str]:
 
 def check_group(group: RuleGroup, inherited: Iterable[str] = ("EXTERNAL_NET",)) -> None:
     """Refuse a group AWS would refuse: unsupported rules, undefined variables, size and capacity quotas."""
+    # The baseline is fixed (and tested): only the tenant's rules and the allow-list vary with the config.
     key = "extraRulesFile" if group.key == "tenant" else "egressDomains"
     defined = {*group.ip_sets, *inherited}
     for rule in group.rules:
@@ -398,9 +399,13 @@ def check_policy(policy: FirewallPolicyRules) -> None:
         )
 
 
-def check_tenant_rules(rules: Sequence[tuple[int, Rule]], file_name: str) -> None:
-    """The tenant's own rules: what AWS accepts, SIDs in the tenant range, each SID once."""
-    seen: dict[int, int] = {}
+def check_tenant_rules(rules: Sequence[tuple[int, Rule]], shown_as: str) -> None:
+    """The tenant's own rules: what AWS accepts, SIDs in the tenant range and increasing down the file.
+
+    Increasing SIDs make the order AWS evaluates them in (the file's) the order Suricata sorts them in (by SID),
+    so alert logs read in evaluation order and the tests can reproduce it.
+    """
+    previous: tuple[int, int] | None = None
     for number, rule in rules:
         problems = aws_problems(rule)
         if rule.sid is not None and rule.sid not in TENANT_SID_RANGE:
@@ -408,12 +413,15 @@ def check_tenant_rules(rules: Sequence[tuple[int, Rule]], file_name: str) -> Non
                 f"sid {rule.sid} is outside {TENANT_SID_RANGE.start}-{TENANT_SID_RANGE.stop - 1}, "
                 "the range kept for tenant rules so they never collide with generated ones"
             )
-        if rule.sid is not None and rule.sid in seen:
-            problems.append(f"sid {rule.sid} is already used on line {seen[rule.sid]}")
+        if rule.sid is not None and previous is not None and rule.sid <= previous[0]:
+            problems.append(
+                f"sid {rule.sid} does not follow sid {previous[0]} of line {previous[1]}: "
+                "number the rules in increasing order down the file, each sid once"
+            )
         if problems:
-            raise RuleError("extraRulesFile", f"{file_name} line {number}: " + "; ".join(problems))
+            raise RuleError("extraRulesFile", f"{shown_as} line {number}: " + "; ".join(problems))
         if rule.sid is not None:
-            seen[rule.sid] = number
+            previous = (rule.sid, number)
 
 
 # --- Generation ------------------------------------------------------------------------------------------------

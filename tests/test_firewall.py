@@ -300,11 +300,12 @@ def test_rules_file_that_is_missing_or_outside_the_project_is_refused(path: str,
 @pytest.mark.parametrize(
     ("fixture", "hint"),
     [
-        ("unparsable.rules", "line 2: a quoted option value is not closed"),
+        ("unparsable.rules", "unparsable.rules line 2: a quoted option value is not closed"),
         ("lua.rules", "line 2: lua: Lua scripting is not supported"),
         ("threshold.rules", "line 1: threshold: thresholding is not supported"),
         ("no-rev.rules", "line 1: it has no rev"),
         ("generated-sid.rules", "sid 100003 is outside 1000000-1999999"),
+        ("sids-out-of-order.rules", "line 2: sid 1000001 does not follow sid 1000002 of line 1"),
         ("empty.rules", "has no rules"),
         ("unknown-keyword.rules", "unknown rule keyword 'smtp_evil_detector'"),
         ("bad-value.rules", "sideways"),

@@ -420,6 +420,15 @@ def traffic_and_expectations(stack: StackSnapshot) -> tuple[Traffic, dict[str, E
     )
     expected["HTTPS to the load balancer"] = Expectation("pass", "NET-03 ingress HTTPS to the load balancer")
     traffic.tcp(
+        "TLS 1.0 client to the load balancer",
+        internet,
+        inside,
+        443,
+        client_hello("app.acme.example.com", TLS_1_0),
+        server_hello(),
+    )
+    expected["TLS 1.0 client to the load balancer"] = Expectation("drop", BASELINE_SIDS[100_003])
+    traffic.tcp(
         "HTTP to the load balancer", internet, inside, 80, http_request("app.acme.example.com"), HTTP_RESPONSE
     )
     expected["HTTP to the load balancer"] = Expectation(
