@@ -209,9 +209,12 @@ def test_server_under_system_policy_refuses_to_load_a_1024_bit_key(host, probe):
     assert "ee key too small" in started.stderr
 
 
-def _converge(host, extra_vars: dict[str, object], *args: str) -> subprocess.CompletedProcess[str]:
-    """Apply the real role to this host again through the scenario's converge playbook."""
-    return subprocess.run(
+def _converge(host, extra_vars: dict[str, object], *args: str) -> tuple[int, str]:
+    """Apply the real role to this host again through the scenario's converge playbook.
+
+    Returns the exit status and the whole output (stdout and stderr, where ansible reports failures) on one line.
+    """
+    run = subprocess.run(
         [
             str(Path(sys.executable).parent / "ansible-playbook"),
             "--inventory",
@@ -223,18 +226,19 @@ def _converge(host, extra_vars: dict[str, object], *args: str) -> subprocess.Com
             *args,
             str(SCENARIO / "converge.yml"),
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         check=False,
     )
+    return run.returncode, " ".join(run.stdout.split())
 
 
 def test_min_version_above_the_installed_library_fails_before_changing_anything(host):
     before = host.file(POLICY).sha256sum
     # Security level 3 would rewrite the policy file if any task after the version check ran.
-    run = _converge(host, {"openssl_min_version": "99.0", "openssl_security_level": 3})
-    assert run.returncode != 0
-    output = " ".join(run.stdout.split())
+    status, output = _converge(host, {"openssl_min_version": "99.0", "openssl_security_level": 3})
+    assert status != 0
     assert re.search(
         r"installed OpenSSL library is libssl3 3\.\d+\.\d+\S*, but openssl_min_version requires OpenSSL 99\.0",
         output,
@@ -254,17 +258,16 @@ def test_min_version_above_the_installed_library_fails_before_changing_anything(
     ],
 )
 def test_bad_role_variables_are_named_before_anything_runs(host, extra_vars, message):
-    run = _converge(host, extra_vars)
-    output = " ".join(run.stdout.split())
-    assert run.returncode != 0
+    status, output = _converge(host, extra_vars)
+    assert status != 0
     assert message in output
     assert re.search(r"changed=0 .*failed=1", output)
 
 
 def test_policy_floor_written_as_a_letter_release_is_met_by_openssl_3(host):
-    run = _converge(host, {"openssl_min_version": "1.1.1w"}, "--check")
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert re.search(r"changed=0 .*failed=0", " ".join(run.stdout.split()))
+    status, output = _converge(host, {"openssl_min_version": "1.1.1w"}, "--check")
+    assert status == 0, output[-3000:]
+    assert re.search(r"changed=0 .*failed=0", output)
 
 
 @pytest.mark.parametrize(
