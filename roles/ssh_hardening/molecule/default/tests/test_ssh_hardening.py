@@ -183,6 +183,25 @@ def test_sshd_runs_with_keys_only_no_root_and_no_forwarding(sshd_effective: dict
     assert {key: " ".join(sshd_effective[key]) for key in expected} == expected
 
 
+def test_sshd_listens_only_on_the_management_address(
+    sshd_effective: dict[str, list[str]], target: Target
+) -> None:
+    assert sshd_effective["listenaddress"] == [f"{target.address}:22"]
+
+
+def test_sshd_keeps_restarting_until_its_listen_address_exists(host) -> None:
+    """Debian's unit gives up on exit 255 (no address to bind); a bastion's VPN address appears after boot."""
+    properties = host.check_output(
+        "systemctl show ssh.service -p Restart -p RestartPreventExitStatus -p RestartUSec -p StartLimitIntervalUSec"
+    )
+    assert dict(line.split("=", 1) for line in properties.splitlines()) == {
+        "Restart": "on-failure",
+        "RestartPreventExitStatus": "",
+        "RestartUSec": "5s",
+        "StartLimitIntervalUSec": "0",
+    }
+
+
 def test_sshd_offers_only_modern_algorithms(sshd_effective: dict[str, list[str]]) -> None:
     kex = "sntrup761x25519-sha512 sntrup761x25519-sha512@openssh.com curve25519-sha256 curve25519-sha256@libssh.org"
     kex += " diffie-hellman-group16-sha512 diffie-hellman-group18-sha512"
@@ -244,15 +263,31 @@ def test_ssh_audit_reports_no_failure(target: Target) -> None:
     assert result.returncode in (0, 2), result.stdout
 
 
-def test_role_refuses_a_configuration_that_would_lock_out_the_operator(host) -> None:
-    """Run the role again with an AllowGroups that excludes Ansible's account: it must stop and change nothing."""
+LOCKOUTS = {
+    "account outside the allowed groups": (
+        {"ssh_hardening_allow_groups": ["nobody-here"], "ssh_hardening_allow_group_members": []},
+        "Ansible connects as 'admin', which is in none of ssh_hardening_allow_groups ['nobody-here']",
+    ),
+    "listen address Ansible does not use": (
+        {"ssh_hardening_listen_addresses": ["10.8.0.1"]},
+        "which is not in ssh_hardening_listen_addresses ['10.8.0.1']: sshd would stop answering there",
+    ),
+    "port Ansible does not use": (
+        {"ssh_hardening_port": 2222},
+        "Ansible is connected to port 22 but ssh_hardening_port is 2222",
+    ),
+}
+
+
+@pytest.mark.parametrize("extra_vars, refusal", LOCKOUTS.values(), ids=LOCKOUTS.keys())
+def test_role_refuses_a_configuration_that_would_lock_out_the_operator(
+    host, extra_vars: dict[str, object], refusal: str
+) -> None:
+    """Run the role again with a setting that would cut Ansible off: it must stop and change nothing."""
     with host.sudo():
         before = host.file("/etc/ssh/sshd_config").sha256sum
-    messages = converge_refusal(
-        host, {"ssh_hardening_allow_groups": ["nobody-here"], "ssh_hardening_allow_group_members": []}
-    )
-    expected = "Ansible connects as 'admin', which is in none of ssh_hardening_allow_groups ['nobody-here']"
-    assert any(message.startswith(expected) for message in messages), messages
+    messages = converge_refusal(host, extra_vars)
+    assert any(refusal in message for message in messages), messages
     with host.sudo():
         assert host.file("/etc/ssh/sshd_config").sha256sum == before
         assert not host.group("nobody-here").exists
