@@ -84,6 +84,7 @@ def ansible_env(outputs: Path, host: hosts.LabHost, pipelining: bool = True) -> 
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "SECURE_TENANT_STACK_OUTPUTS": str(outputs),
         "SECURE_TENANT_BASTION_HOST": host.address,
+        "SECURE_TENANT_MANAGEMENT_CIDRS": f"{host.gateway}/32",
         "ANSIBLE_PRIVATE_KEY_FILE": host.identity_file,
         "ANSIBLE_REMOTE_USER": hosts.ADMIN_USER,
         "ANSIBLE_PIPELINING": str(pipelining),

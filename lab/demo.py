@@ -22,12 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "demo"
 
 
-def _ansible_env(outputs_file: Path, address: str, identity_file: str) -> dict[str, str]:
+def _ansible_env(outputs_file: Path, address: str, gateway: str, identity_file: str) -> dict[str, str]:
     return {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "SECURE_TENANT_STACK_OUTPUTS": str(outputs_file),
         "SECURE_TENANT_BASTION_HOST": address,
+        # This machine manages the lab host over the lab link, not through the VPN: let its SSH in.
+        "SECURE_TENANT_MANAGEMENT_CIDRS": f"{gateway}/32",
         "ANSIBLE_PRIVATE_KEY_FILE": identity_file,
         "ANSIBLE_REMOTE_USER": hosts.ADMIN_USER,
     }
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     host = hosts.create(f"{args.stack}-bastion")
     print(f"lab host {host.lab_id} booted at {host.address}")
-    env = _ansible_env(outputs_file, host.address, host.identity_file)
+    env = _ansible_env(outputs_file, host.address, host.gateway, host.identity_file)
     playbook = ["ansible-playbook", "-i", "playbooks/inventory/pulumi_stack.py", "playbooks/bastion.yml"]
     try:
         first, _ = _timed("first converge", playbook, env)

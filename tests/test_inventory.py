@@ -37,11 +37,14 @@ def test_saved_stack_outputs_become_the_bastions_group_with_role_facts() -> None
 
 def test_the_connection_address_can_be_overridden_for_vpn_or_lab_access() -> None:
     result = ansible_inventory(
-        SECURE_TENANT_STACK_OUTPUTS=str(SAMPLE), SECURE_TENANT_BASTION_HOST="10.77.9.2"
+        SECURE_TENANT_STACK_OUTPUTS=str(SAMPLE),
+        SECURE_TENANT_BASTION_HOST="10.77.9.2",
+        SECURE_TENANT_MANAGEMENT_CIDRS="10.77.9.1/32, 192.0.2.0/28",
     )
     host = json.loads(result.stdout)["_meta"]["hostvars"]["acme-prod-bastion"]
     assert host["ansible_host"] == "10.77.9.2"
     assert host["secure_tenant_bastion_public_ip"] == "198.51.100.10"
+    assert host["secure_tenant_management_cidrs"] == ["10.77.9.1/32", "192.0.2.0/28"]
 
 
 def test_outputs_without_a_bastion_are_refused_with_the_fix(tmp_path: Path) -> None:

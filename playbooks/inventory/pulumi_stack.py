@@ -4,7 +4,9 @@
 Reads `pulumi stack output --json --show-secrets` for the stack named by $PULUMI_STACK, or, offline, the saved
 JSON file named by $SECURE_TENANT_STACK_OUTPUTS. The bastion lands in group `bastions` with the facts the roles
 need as `secure_tenant_*` host vars; playbooks/group_vars/bastions.yml maps them onto the roles' variables.
-$SECURE_TENANT_BASTION_HOST overrides the address Ansible connects to (e.g. over the VPN, or a lab host).
+$SECURE_TENANT_BASTION_HOST overrides the address Ansible connects to (e.g. over the VPN, or a lab host), and
+$SECURE_TENANT_MANAGEMENT_CIDRS (comma-separated) names networks that may reach SSH besides the VPN range
+(a break-glass admin network, or the lab's controller).
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ def read_outputs() -> dict[str, Any]:
     return dict(json.loads(completed.stdout))
 
 
-def build_inventory(outputs: dict[str, Any], address_override: str | None = None) -> dict[str, Any]:
+def build_inventory(
+    outputs: dict[str, Any], address_override: str | None = None, management_cidrs: str = ""
+) -> dict[str, Any]:
     missing = [key for key in REQUIRED_OUTPUTS if outputs.get(key) in (None, "")]
     if missing:
         raise InventoryError(f"stack outputs lack {', '.join(missing)}: run `pulumi up` for the stack first")
@@ -76,6 +80,9 @@ def build_inventory(outputs: dict[str, Any], address_override: str | None = None
         "secure_tenant_bastion_public_ip": values["bastionPublicIp"],
         "secure_tenant_bastion_private_ip": values["bastionPrivateIp"],
         "secure_tenant_bastion_instance_id": values["bastionInstanceId"],
+        "secure_tenant_management_cidrs": [
+            cidr.strip() for cidr in management_cidrs.split(",") if cidr.strip()
+        ],
     }
     return {
         "_meta": {"hostvars": {host: host_vars}},
@@ -90,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host")
     args = parser.parse_args(argv)
     try:
-        inventory = build_inventory(read_outputs(), os.environ.get("SECURE_TENANT_BASTION_HOST"))
+        inventory = build_inventory(
+            read_outputs(),
+            os.environ.get("SECURE_TENANT_BASTION_HOST"),
+            os.environ.get("SECURE_TENANT_MANAGEMENT_CIDRS", ""),
+        )
     except InventoryError as error:
         print(f"pulumi_stack inventory: {error}", file=sys.stderr)
         return 2
