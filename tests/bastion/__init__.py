@@ -1,0 +1,1 @@
+"""Whole-host checks of the hardened bastion (testinfra)."""

@@ -1,0 +1,44 @@
+"""The bastion as a whole, after playbooks/bastion.yml: run by `make demo` (and bench) against a lab host.
+
+Each role's own molecule scenario proves its details; these check that the roles hold together on one host.
+"""
+
+from __future__ import annotations
+
+import pytest
+from testinfra.host import Host
+
+pytestmark = pytest.mark.lab
+
+
+def test_sshd_takes_keys_only_and_refuses_root(host: Host) -> None:
+    with host.sudo():
+        effective = host.check_output("sshd -T")
+    assert "passwordauthentication no" in effective
+    assert "permitrootlogin no" in effective
+    assert "allowgroups sshusers" in effective
+
+
+def test_firewall_drops_by_default_and_admits_the_vpn_port(host: Host) -> None:
+    with host.sudo():
+        ruleset = host.check_output("nft list ruleset")
+    assert "policy drop" in ruleset
+    assert "udp dport 1194" in ruleset
+
+
+def test_the_bastion_forwards_for_the_vpn(host: Host) -> None:
+    assert host.sysctl("net.ipv4.ip_forward") == 1
+
+
+def test_system_openssl_refuses_tls_below_1_2(host: Host) -> None:
+    assert "MinProtocol = TLSv1.2" in host.file("/etc/ssl/openssl.cnf").content_string
+
+
+def test_journal_is_kept_on_disk(host: Host) -> None:
+    assert host.file("/var/log/journal").is_directory
+
+
+def test_fail2ban_guards_ssh_and_aide_has_its_baseline(host: Host) -> None:
+    with host.sudo():
+        assert "Currently banned" in host.check_output("fail2ban-client status sshd")
+        assert host.file("/var/lib/aide/aide.db").exists or host.file("/var/lib/aide/aide.db.gz").exists
