@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 lint: deps
 	ruff check .
-	ruff format --check infra lab policy tests bench
+	ruff format --check .
 	mypy
 	yamllint --strict .
 	ansible-lint --profile production --offline roles playbooks

@@ -46,7 +46,7 @@ def run_scenario(role: str, scenario: str) -> ScenarioResult:
     started = time.monotonic()
     with open(log, "w") as output:
         completed = subprocess.run(
-            ["molecule", "test", "-s", scenario],
+            [str(Path(sys.executable).parent / "molecule"), "test", "-s", scenario],
             check=False,
             cwd=ROOT / "roles" / role,
             stdout=output,
