@@ -123,16 +123,18 @@ def collect(controls: list[Control]) -> dict[str, list[CheckResult]]:
     return results
 
 
-def control_status(checks: list[CheckResult]) -> str:
+def control_status(checks: list[CheckResult], gap: str | None = None) -> str:
     statuses = {check.status for check in checks}
-    return "fail" if "fail" in statuses else "incomplete" if "not run" in statuses else "pass"
+    if "fail" in statuses:
+        return "fail"
+    return "gap" if gap is not None else "incomplete" if "not run" in statuses or not checks else "pass"
 
 
 def render_markdown(controls: list[Control], results: dict[str, list[CheckResult]], generated: str) -> str:
     lines = [f"# secure-tenant: control evidence\n\nGenerated {generated}.\n"]
     counts: dict[str, int] = defaultdict(int)
     for control in controls:
-        counts[control_status(results[control.id])] += 1
+        counts[control_status(results[control.id], control.gap)] += 1
     lines.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + "\n")
     lines.append(
         "| control | requirement | status | implemented by | proof | checked |\n|---|---|---|---|---|---|"
@@ -140,10 +142,12 @@ def render_markdown(controls: list[Control], results: dict[str, list[CheckResult
     for control in controls:
         checks = results[control.id]
         proof = "<br>".join(f"{c.status}: {c.ref.kind} `{c.ref.name}` ({c.detail})" for c in checks)
+        if control.gap:
+            proof = f"gap: {control.gap}" + (f"<br>{proof}" if proof else "")
         implemented = ", ".join(f"{r.kind} `{r.name}`" for r in control.implemented_by)
         checked = max((c.checked_at for c in checks), default="-")
         lines.append(
-            f"| {control.id} | {control.requirement} | **{control_status(checks)}** | {implemented} | {proof} | {checked} |"
+            f"| {control.id} | {control.requirement} | **{control_status(checks, control.gap)}** | {implemented} | {proof} | {checked} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -152,7 +156,7 @@ def render_html(controls: list[Control], results: dict[str, list[CheckResult]], 
     rows = []
     for control in controls:
         checks = results[control.id]
-        status = control_status(checks)
+        status = control_status(checks, control.gap)
         proof = "".join(
             f"<li class='{c.status.replace(' ', '-')}'>{html.escape(c.status)}: {html.escape(c.ref.kind)} "
             f"<code>{html.escape(c.ref.name)}</code> ({html.escape(c.detail)}, {html.escape(c.checked_at)})</li>"
@@ -188,10 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     results = collect(matrix.controls)
     (OUT / "evidence.md").write_text(render_markdown(matrix.controls, results, generated))
     (OUT / "evidence.html").write_text(render_html(matrix.controls, results, generated))
-    statuses = [control_status(results[c.id]) for c in matrix.controls]
+    statuses = [control_status(results[c.id], c.gap) for c in matrix.controls]
     print(
         f"evidence for {len(statuses)} controls: {statuses.count('pass')} pass, {statuses.count('fail')} fail, "
-        f"{statuses.count('incomplete')} incomplete -> {OUT.relative_to(ROOT)}/evidence.md, evidence.html"
+        f"{statuses.count('incomplete')} incomplete, {statuses.count('gap')} gap -> {OUT.relative_to(ROOT)}/evidence.md, evidence.html"
     )
     return 1 if "fail" in statuses else 0
 

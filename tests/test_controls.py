@@ -70,3 +70,14 @@ def test_a_control_without_check_is_reported() -> None:
         checks=[],
     )
     assert [p.message for p in problems(Matrix(controls=[control]))] == ["has no check"]
+
+
+def test_a_gap_must_name_the_open_issue_that_closes_it() -> None:
+    control = Control(id="NET-97", requirement="made up", implemented_by=[], checks=[], gap="not written yet")
+    assert [p.message for p in problems(Matrix(controls=[control]))] == [
+        "a gap must name the open issue that closes it"
+    ]
+    named = Control(
+        id="NET-96", requirement="made up", implemented_by=[], checks=[], gap="role x lands with issue 7"
+    )
+    assert problems(Matrix(controls=[named])) == []
