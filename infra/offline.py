@@ -7,10 +7,13 @@ Used by the unit tests, the reviewer's preview and the policy pack runner: the c
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from itertools import islice
 from pathlib import Path
 from typing import Any
+from zlib import crc32
 
 import pulumi
 import yaml
@@ -40,6 +43,69 @@ CALL_FAKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     },
     "aws:index/getRegion:getRegion": lambda _args, region: {"name": region, "region": region, "id": region},
 }
+
+
+# --- EdgeProtection and VpnBastion fakes ------------------------------------------------------------------------
+PREVIEW_DEBIAN_AMI = "ami-0deb1200000000000"
+# Free addresses of each declared subnet (AWS reserves the first four), so a fake instance gets one of its subnet.
+_SUBNET_ADDRESSES: dict[str, Iterator[IPv4Address]] = {}
+
+
+def _subnet_addresses(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
+    _SUBNET_ADDRESSES[f"{args.name}-id"] = islice(IPv4Network(args.inputs["cidrBlock"]), 4, None)
+    return {}
+
+
+def _instance(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
+    # Without a declared subnet (a program that leaves it to AWS) the address stays unknown, as in a preview.
+    addresses = _SUBNET_ADDRESSES.get(args.inputs.get("subnetId", ""))
+    return {"privateIp": str(next(addresses))} if addresses else {}
+
+
+def _elastic_ip(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
+    # TEST-NET-2 (RFC 5737): plainly not a real address in a preview.
+    return {
+        "publicIp": f"198.51.100.{crc32(args.name.encode()) % 254 + 1}",
+        "allocationId": f"{args.name}-id",
+    }
+
+
+def _load_balancer(args: pulumi.runtime.MockResourceArgs, region: str) -> dict[str, Any]:
+    return {"dnsName": f"{args.name}-preview.{region}.elb.amazonaws.com", "zoneId": "ZPREVIEWELB"}
+
+
+def _certificate(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
+    domain = args.inputs["domainName"]
+    return {
+        "domainValidationOptions": [
+            {
+                "domainName": domain,
+                "resourceRecordName": f"_preview.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": "_preview.acm-validations.aws.",
+            }
+        ]
+    }
+
+
+OUTPUT_FAKES.update(
+    {
+        "aws:ec2/subnet:Subnet": _subnet_addresses,
+        "aws:ec2/instance:Instance": _instance,
+        "aws:ec2/eip:Eip": _elastic_ip,
+        "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+        "aws:acm/certificate:Certificate": _certificate,
+        "aws:route53/record:Record": lambda args, _region: {"fqdn": args.inputs["name"].rstrip(".")},
+    }
+)
+CALL_FAKES["aws:ec2/getAmi:getAmi"] = lambda _args, _region: {
+    "id": PREVIEW_DEBIAN_AMI,
+    "imageId": PREVIEW_DEBIAN_AMI,
+    "name": "debian-12-amd64-preview",
+    "ownerId": "136693071363",
+    "architecture": "x86_64",
+}
+# --- end EdgeProtection and VpnBastion fakes ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

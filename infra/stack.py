@@ -6,7 +6,9 @@ import pulumi
 
 from infra.audit import AuditTrail, AuditTrailArgs
 from infra.backups import Backups, BackupsArgs
+from infra.bastion import VpnBastion, VpnBastionArgs
 from infra.config import TenantConfig
+from infra.edge import EdgeProtection, EdgeProtectionArgs
 from infra.firewall import FirewallZone, ZoneFirewall, ZoneFirewallArgs
 from infra.keys import TenantKeys, TenantKeysArgs
 from infra.log_archive import LogArchive, LogArchiveArgs
@@ -89,6 +91,7 @@ def build_tenant(config: TenantConfig) -> None:
         naming.name("backups"),
         BackupsArgs(naming=naming, backups_key_arn=keys.keys["backups"].arn, config=config.backups),
     )
+    bastion, edge = _edge_and_bastion(config, naming, keys, network, log_archive, audit)
 
     pulumi.export("tenant", config.tenant)
     pulumi.export("environment", config.environment)
@@ -107,3 +110,79 @@ def build_tenant(config: TenantConfig) -> None:
     pulumi.export("trailArn", audit.trail.arn)
     pulumi.export("alertTopicArn", audit.alert_topic.arn)
     pulumi.export("backupVault", backups.vault.name)
+    _export_bastion(bastion, config)
+    _export_edge(edge, config)
+
+
+def _edge_and_bastion(
+    config: TenantConfig,
+    naming: Naming,
+    keys: TenantKeys,
+    network: TenantNetwork,
+    log_archive: LogArchive,
+    audit: AuditTrail,
+) -> tuple[VpnBastion, EdgeProtection]:
+    """Issues 5 and 6: the VPN bastion, and the web edge with Shield Advanced around both."""
+    public_subnets = network.tier("public")
+    access_log_policy = log_archive.access_log_policy
+    bastion = VpnBastion(
+        naming.name("bastion"),
+        VpnBastionArgs(
+            naming=naming,
+            config=config,
+            vpc_id=network.vpc.id,
+            public_subnet_ids={subnet.zone: subnet.subnet.id for subnet in public_subnets},
+            ebs_key_arn=keys.keys["ebs"].arn,
+            logs_key_arn=keys.keys["logs"].arn,
+        ),
+    )
+    edge = EdgeProtection(
+        naming.name("edge"),
+        EdgeProtectionArgs(
+            naming=naming,
+            config=config,
+            vpc_id=network.vpc.id,
+            public_subnet_ids=[subnet.subnet.id for subnet in public_subnets],
+            logs_key_arn=keys.keys["logs"].arn,
+            alert_topic_arn=audit.alert_topic.arn,
+            # Through the bucket policy, so the ALB is created only once ELB may write there.
+            access_logs_bucket=access_log_policy.bucket if access_log_policy else None,
+            shielded_resources=bastion.shield_arns,
+        ),
+    )
+    return bastion, edge
+
+
+def _export_bastion(bastion: VpnBastion, config: TenantConfig) -> None:
+    """What Ansible reads (playbooks/inventory/pulumi_stack.py): the first zone's bastion, and all of them."""
+    first = bastion.hosts[0]
+    pulumi.export("bastionPublicIp", first.elastic_ip.public_ip)
+    pulumi.export("bastionPrivateIp", first.instance.private_ip)
+    pulumi.export("bastionInstanceId", first.instance.id)
+    pulumi.export(
+        "bastionHosts",
+        [
+            {
+                "zone": host.zone.name,
+                "instanceId": host.instance.id,
+                "publicIp": host.elastic_ip.public_ip,
+                "privateIp": host.instance.private_ip,
+            }
+            for host in bastion.hosts
+        ],
+    )
+    pulumi.export("bastionLogGroups", [group.name for group in bastion.log_groups])
+    pulumi.export("dnsResolver", str(config.vpc_resolver))
+    pulumi.export("vpnPort", config.bastion.vpn_port)
+    pulumi.export("vpnProtocol", config.bastion.vpn_protocol)
+
+
+def _export_edge(edge: EdgeProtection, config: TenantConfig) -> None:
+    """What a reviewer must see: whether the paid Shield Advanced is in effect, and the web edge if any."""
+    pulumi.export("shieldAdvanced", config.shield_advanced)
+    pulumi.export("applicationDomain", config.edge.domain_name)
+    if edge.load_balancer is not None:
+        pulumi.export("albDnsName", edge.load_balancer.dns_name)
+        pulumi.export("albTlsPolicy", config.edge.tls_policy)
+    if edge.certificate is not None and config.edge.hosted_zone_id is None:
+        pulumi.export("certificateValidationRecords", edge.certificate_validation_records)

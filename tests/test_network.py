@@ -35,6 +35,12 @@ TAGGABLE_WITHOUT_TAGS_ALLOWED = {
     "aws:securityhub/account:Account",
     "aws:securityhub/standardsSubscription:StandardsSubscription",
     "aws:sns/topicPolicy:TopicPolicy",
+    # Issues 5 and 6 (edge, bastion): attachments and configurations whose AWS APIs take no tags.
+    "aws:acm/certificateValidation:CertificateValidation",
+    "aws:ec2/volumeAttachment:VolumeAttachment",
+    "aws:route53/record:Record",
+    "aws:wafv2/webAclAssociation:WebAclAssociation",
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
     "aws:sns/topicSubscription:TopicSubscription",
 }
 
