@@ -445,3 +445,35 @@ def test_without_a_domain_there_is_no_web_edge_but_the_bastion_is_still_shielded
     assert not stack.of_type("aws:wafv2/webAcl:WebAcl")
     assert stack.outputs["applicationDomain"] is None
     assert shielded_arns(stack) == bastion_eip_arns(stack)
+
+
+# --- ALB access logs ------------------------------------------------------------------------------------------
+
+
+def test_no_alb_access_logs_while_the_archive_has_no_sse_s3_bucket_for_them(
+    example_stack: StackSnapshot,
+) -> None:
+    assert one(example_stack, "aws:lb/loadBalancer:LoadBalancer").inputs.get("accessLogs") is None
+
+
+def test_alb_access_logs_go_to_the_archives_access_log_bucket_once_its_policy_admits_elb() -> None:
+    stack = evaluate_stack(
+        "acme-preprod",
+        {
+            "secure-tenant:logArchive": {"loadBalancerAccessLogs": True},
+            "secure-tenant:exceptions": {"loadBalancerLogsSseS3": "ELB delivers only into SSE-S3 buckets"},
+        },
+    )
+    alb = one(stack, "aws:lb/loadBalancer:LoadBalancer")
+    (bucket,) = [
+        b
+        for b in stack.of_type("aws:s3/bucket:Bucket")
+        if b.outputs["bucket"] == stack.outputs["loadBalancerAccessLogBucket"]
+    ]
+    (policy,) = [
+        p
+        for p in stack.of_type("aws:s3/bucketPolicy:BucketPolicy")
+        if p.inputs["bucket"] == bucket.outputs["id"]
+    ]
+    assert alb.inputs["accessLogs"] == {"bucket": policy.outputs["bucket"], "enabled": True}
+    assert policy.urn in alb.property_dependencies["accessLogs"]
