@@ -25,27 +25,15 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-EU_REGIONS = frozenset({"eu-central-1", "eu-west-1", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1"})
-MIN_RETENTION_DAYS = 400
+from infra.config import ALB_TLS_POLICIES, MIN_LOG_RETENTION_DAYS
+from infra.config import EU_REGIONS as CONFIG_EU_REGIONS
+
+# One source of truth with the stack's own config validation: the pack judges by the same lists.
+EU_REGIONS = CONFIG_EU_REGIONS
+MIN_RETENTION_DAYS = MIN_LOG_RETENTION_DAYS
 REQUIRED_TAGS = ("tenant", "environment")
-# Listener policies that negotiate TLS 1.2 or 1.3 only (TLS 1.0/1.1 policies are everything else).
-TLS12_PLUS_POLICIES = frozenset(
-    {
-        "ELBSecurityPolicy-TLS13-1-2-2021-06",
-        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
-        "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
-        "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
-        "ELBSecurityPolicy-TLS13-1-3-2021-06",
-        "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
-        "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
-        "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
-        "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
-        "ELBSecurityPolicy-TLS-1-2-2017-01",
-        "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
-        "ELBSecurityPolicy-FS-1-2-2019-08",
-        "ELBSecurityPolicy-FS-1-2-Res-2020-10",
-    }
-)
+# Listener policies that negotiate TLS 1.2 or 1.3 only, without the CBC "Ext" ciphers.
+TLS12_PLUS_POLICIES = frozenset(ALB_TLS_POLICIES)
 # (protocol, port) that may be open to the whole internet: the ALB's HTTP(S) and the VPN.
 PUBLIC_PORTS = frozenset({("tcp", 80), ("tcp", 443), ("udp", 1194)})
 
@@ -425,6 +413,15 @@ def waf_on_every_public_alb(resources: list[StackResource]) -> list[str]:
     ]
 
 
+def _shield_covers(protection: StackResource, entry: StackResource) -> bool:
+    """Shield names an Elastic IP by its allocation (`…:eip-allocation/<id>`), anything else by its ARN."""
+    value = protection.props.get("resourceArn")
+    if entry.type == "aws:ec2/eip:Eip" and isinstance(value, str):
+        allocation = entry.props.get("allocationId") or entry.props.get("id")
+        return value.endswith(f":eip-allocation/{allocation}")
+    return _refers_to(protection, "resourceArn", entry, entry.props.get("arn"))
+
+
 @stack_policy("shield-on-public-entries-in-prod", "EDGE-02")
 def shield_in_prod(resources: list[StackResource]) -> list[str]:
     """In prod, public load balancers and Elastic IPs are protected by Shield Advanced."""
@@ -436,7 +433,7 @@ def shield_in_prod(resources: list[StackResource]) -> list[str]:
         f"public entry {entry.name} has no Shield protection"
         for entry in entries
         if (entry.props.get("tags") or {}).get("environment") == "prod"
-        and not any(_refers_to(p, "resourceArn", entry, entry.props.get("arn")) for p in protections)
+        and not any(_shield_covers(p, entry) for p in protections)
     ]
 
 

@@ -178,6 +178,29 @@ def test_stack_policy_shield_only_demanded_in_prod() -> None:
     assert baseline.shield_in_prod([prod, preprod]) == ["public entry alb has no Shield protection"]
 
 
+def test_stack_policy_shield_names_an_elastic_ip_by_its_allocation() -> None:
+    eip = resource(
+        "aws:ec2/eip:Eip",
+        "bastion-ip",
+        instance="i-1",
+        allocationId="eipalloc-1",
+        arn="arn:aws:ec2:eu-west-1:1:elastic-ip/eipalloc-1",
+        tags={"environment": "prod"},
+    )
+    by_allocation = resource(
+        "aws:shield/protection:Protection",
+        "p",
+        resourceArn="arn:aws:ec2:eu-west-1:1:eip-allocation/eipalloc-1",
+    )
+    by_elastic_ip_arn = resource(
+        "aws:shield/protection:Protection", "p", resourceArn="arn:aws:ec2:eu-west-1:1:elastic-ip/eipalloc-1"
+    )
+    assert baseline.shield_in_prod([eip, by_allocation]) == []
+    assert baseline.shield_in_prod([eip, by_elastic_ip_arn]) == [
+        "public entry bastion-ip has no Shield protection"
+    ]
+
+
 def test_stack_policy_public_subnet_routed_to_another_zones_endpoint_is_flagged() -> None:
     subnets = [
         resource(
