@@ -116,11 +116,25 @@ def security_hub_alert_pattern() -> dict[str, Any]:
     }
 
 
-def alert_topic_policy(topic_arn: str, rule_arns: list[str]) -> dict[str, Any]:
-    """Only this tenant's EventBridge rules publish, and nobody without TLS."""
+def alert_topic_policy(topic_arn: str, rule_arns: list[str], alarm_prefix: str) -> dict[str, Any]:
+    """Only this tenant's EventBridge rules and CloudWatch alarms (the DDoS alarms) publish; nobody without TLS."""
+    _, _, _, region, account, _ = topic_arn.split(":", 5)
     return {
         "Version": "2012-10-17",
         "Statement": [
+            {
+                "Sid": "TenantAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm_prefix}*"
+                    },
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
+            },
             {
                 "Sid": "TenantFindingRulesPublish",
                 "Effect": "Allow",
@@ -387,7 +401,7 @@ class AuditTrail(pulumi.ComponentResource):
             naming.name("security-alerts-policy"),
             arn=topic.arn,
             policy=pulumi.Output.all(topic.arn, *[rule.arn for rule in rules.values()]).apply(
-                lambda arns: json.dumps(alert_topic_policy(arns[0], list(arns[1:])))
+                lambda arns: json.dumps(alert_topic_policy(arns[0], list(arns[1:]), f"{naming.prefix}-"))
             ),
             opts=child,
         )

@@ -136,10 +136,17 @@ def _log_service_statements(context: KeyPolicyContext) -> list[dict[str, Any]]:
             ["kms:Decrypt", "kms:GenerateDataKey"],
             {"StringEquals": {"aws:SourceAccount": account}},
         ),
-        # EventBridge publishes GuardDuty and Security Hub findings to the alerts topic encrypted with this key.
+        # EventBridge (GuardDuty, Security Hub findings) and CloudWatch alarms (Shield's DDoS alarms) publish to the
+        # alerts topic encrypted with this key.
         _service(
             "events.amazonaws.com",
             "EventBridgePublishesAlertsOfThisAccount",
+            ["kms:Decrypt", "kms:GenerateDataKey*"],
+            {"StringEquals": {"aws:SourceAccount": account}},
+        ),
+        _service(
+            "cloudwatch.amazonaws.com",
+            "CloudWatchAlarmsPublishAlertsOfThisAccount",
             ["kms:Decrypt", "kms:GenerateDataKey*"],
             {"StringEquals": {"aws:SourceAccount": account}},
         ),

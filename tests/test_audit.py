@@ -192,6 +192,17 @@ def test_only_the_tenant_finding_rules_may_publish_and_only_over_tls(example_sta
         named(example_stack, purpose).outputs["arn"]
         for purpose in ("guardduty-findings", "security-hub-findings")
     }
+    alarms = statements["TenantAlarmsPublish"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    region, prefix = (
+        example_stack.outputs["region"],
+        f"{example_stack.outputs['tenant']}-{example_stack.outputs['environment']}-",
+    )
+    assert alarms["Condition"]["ArnLike"] == {
+        "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{MOCK_ACCOUNT_ID}:alarm:{prefix}*"
+    }
+    ddos_alarms = example_stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert all(alarm.inputs["alarmName"].startswith(prefix) for alarm in ddos_alarms)
     deny = statements["DenyPublishWithoutTls"]
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

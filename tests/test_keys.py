@@ -25,6 +25,7 @@ SERVICES_BY_CLASS = {
         "cloudtrail.amazonaws.com",
         "config.amazonaws.com",
         "events.amazonaws.com",
+        "cloudwatch.amazonaws.com",
     },
     "data": set(),
     "backups": set(),
@@ -148,6 +149,7 @@ def test_logs_key_lets_cloudtrail_encrypt_for_the_tenant_trail_only(example_stac
     [
         ("ConfigDeliversSnapshotsOfThisAccount", "config.amazonaws.com"),
         ("EventBridgePublishesAlertsOfThisAccount", "events.amazonaws.com"),
+        ("CloudWatchAlarmsPublishAlertsOfThisAccount", "cloudwatch.amazonaws.com"),
     ],
 )
 def test_logs_key_serves_config_and_eventbridge_of_this_account_only(
