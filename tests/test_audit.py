@@ -202,7 +202,7 @@ def test_only_the_tenant_finding_rules_may_publish_and_only_over_tls(example_sta
         "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{MOCK_ACCOUNT_ID}:alarm:{prefix}*"
     }
     ddos_alarms = example_stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert all(alarm.inputs["alarmName"].startswith(prefix) for alarm in ddos_alarms)
+    assert all(alarm.inputs["name"].startswith(prefix) for alarm in ddos_alarms)
     deny = statements["DenyPublishWithoutTls"]
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

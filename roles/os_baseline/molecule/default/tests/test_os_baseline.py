@@ -124,7 +124,9 @@ def test_unattended_upgrades_take_the_security_archive_only(host):
     origins = re.search(r"^Allowed origins are: (.*)$", dry_run.stdout + dry_run.stderr, re.MULTILINE)
     assert origins, dry_run.stdout
     codename = host.system_info.codename
-    assert origins.group(1).split(", ") == [f"origin=Debian,codename={codename}-security,label=Debian-Security"]
+    assert origins.group(1).split(", ") == [
+        f"origin=Debian,codename={codename}-security,label=Debian-Security"
+    ]
 
 
 def test_unattended_upgrades_run_daily(host):
