@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from infra.offline import evaluate_stack
-from lab import hosts
+from lab import demo, hosts
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
@@ -80,13 +80,7 @@ def role_packages() -> list[str]:
 
 def ansible_env(outputs: Path, host: hosts.LabHost, pipelining: bool = True) -> dict[str, str]:
     return {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "SECURE_TENANT_STACK_OUTPUTS": str(outputs),
-        "SECURE_TENANT_BASTION_HOST": host.address,
-        "SECURE_TENANT_MANAGEMENT_CIDRS": f"{host.gateway}/32",
-        "ANSIBLE_PRIVATE_KEY_FILE": host.identity_file,
-        "ANSIBLE_REMOTE_USER": hosts.ADMIN_USER,
+        **demo.ansible_env(outputs, host),
         "ANSIBLE_PIPELINING": str(pipelining),
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
         "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "10",

@@ -22,15 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "demo"
 
 
-def _ansible_env(outputs_file: Path, address: str, gateway: str, identity_file: str) -> dict[str, str]:
+def ansible_env(outputs_file: Path, host: hosts.LabHost) -> dict[str, str]:
+    """Ansible pointed at a lab host as the stack's bastion, through the real inventory script."""
     return {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "SECURE_TENANT_STACK_OUTPUTS": str(outputs_file),
-        "SECURE_TENANT_BASTION_HOST": address,
+        "SECURE_TENANT_BASTION_HOST": host.address,
         # This machine manages the lab host over the lab link, not through the VPN: let its SSH in.
-        "SECURE_TENANT_MANAGEMENT_CIDRS": f"{gateway}/32",
-        "ANSIBLE_PRIVATE_KEY_FILE": identity_file,
+        "SECURE_TENANT_MANAGEMENT_CIDRS": f"{host.gateway}/32",
+        "ANSIBLE_PRIVATE_KEY_FILE": host.identity_file,
         "ANSIBLE_REMOTE_USER": hosts.ADMIN_USER,
     }
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     host = hosts.create(f"{args.stack}-bastion")
     print(f"lab host {host.lab_id} booted at {host.address}")
-    env = _ansible_env(outputs_file, host.address, host.gateway, host.identity_file)
+    env = ansible_env(outputs_file, host)
     playbook = ["ansible-playbook", "-i", "playbooks/inventory/pulumi_stack.py", "playbooks/bastion.yml"]
     try:
         first, _ = _timed("first converge", playbook, env)
