@@ -38,7 +38,8 @@ def test_ruleset_is_loaded_with_default_drop(host) -> None:
     assert "table inet host_firewall" in ruleset
     assert "type filter hook input priority filter; policy drop;" in ruleset
     assert "type filter hook forward priority filter; policy drop;" in ruleset
-    assert "type filter hook output priority filter; policy accept;" in ruleset
+    output_policy = host.ansible.get_variables().get("host_firewall_output_policy", "accept")
+    assert f"type filter hook output priority filter; policy {output_policy};" in ruleset
 
 
 def test_ruleset_is_loaded_at_boot(host) -> None:
