@@ -63,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     host = hosts.create(f"{args.stack}-bastion")
     print(f"lab host {host.lab_id} booted at {host.address}")
     env = ansible_env(outputs_file, host)
-    playbook = ["ansible-playbook", "-i", "playbooks/inventory/pulumi_stack.py", "playbooks/bastion.yml"]
+    playbook = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        "playbooks/inventory/pulumi_stack.py",
+        "playbooks/bastion.yml",
+    ]
     try:
         first, _ = _timed("first converge", playbook, env)
         second, recap = _timed("second converge", playbook, env)
