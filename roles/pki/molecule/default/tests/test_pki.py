@@ -169,8 +169,9 @@ def test_key_size_below_2048_is_refused_before_any_task_runs() -> None:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
     )
-    output = run.stdout + run.stderr
+    output = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0
     assert "pki_key_size" in output and "2048" in output
     assert "changed=0" in run.stdout
