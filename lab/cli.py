@@ -15,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("hostname")
     destroy = commands.add_parser("destroy", help="power off and delete hosts")
     destroy.add_argument("lab_ids", nargs="+")
+    destroy.add_argument(
+        "--pid", type=int, help="only if the host is still the one booted as this process (else: left alone)"
+    )
     commands.add_parser("list", help="running hosts, one JSON object a line")
     commands.add_parser("gc", help="delete hosts whose nspawn process died")
     commands.add_parser("rootfs", help="build the cached root file system now")
@@ -24,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
             print(hosts.create(args.hostname).to_json())
         elif args.command == "destroy":
             for lab_id in args.lab_ids:
-                hosts.destroy(lab_id)
+                if not hosts.destroy(lab_id, args.pid):
+                    print(f"{lab_id} is not the host booted as pid {args.pid} any more: left alone")
         elif args.command == "list":
             for host in hosts.running():
                 print(host.to_json())

@@ -307,9 +307,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def destroy(lab_id: str) -> None:
-    """Power a host off, delete its disk and free its slot; the last host out removes the NAT table."""
+def destroy(lab_id: str, pid: int | None = None) -> bool:
+    """Power a host off, delete its disk and free its slot; the last host out removes the NAT table.
+
+    With `pid`, only the host booted as that process is destroyed: a stale record (a killed run's molecule
+    instance config) must not take down whichever host has reused the slot since. Returns whether it did.
+    """
     host_dir = _host_dir(lab_id)
+    if pid is not None and not ((host_dir / "host.json").exists() and load(lab_id).pid == pid):
+        return False
     if (host_dir / "host.json").exists():
         pid = load(lab_id).pid
         if _alive(pid):
@@ -326,6 +332,7 @@ def destroy(lab_id: str) -> None:
         shutil.rmtree(STATE_DIR / "slots" / lab_id.removeprefix("st"), ignore_errors=True)
         if not running():
             _run("nft", "delete", "table", "ip", NAT_TABLE, check=False)
+    return True
 
 
 def gc() -> list[str]:

@@ -1,0 +1,56 @@
+"""The lab's bookkeeping, without booting anything: a stale record never destroys a host that reused its slot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab import hosts
+
+
+@pytest.fixture
+def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(hosts, "STATE_DIR", tmp_path)
+    return tmp_path
+
+
+def _record_host(state: Path, index: int, pid: int) -> None:
+    (state / "slots" / str(index)).mkdir(parents=True)
+    host_dir = state / "hosts" / f"st{index}"
+    host_dir.mkdir(parents=True)
+    host = hosts.LabHost(
+        f"st{index}", "reused", f"10.77.{index}.2", f"10.77.{index}.1", "admin", 22, "key", pid
+    )
+    (host_dir / "host.json").write_text(host.to_json())
+
+
+def test_a_stale_record_leaves_the_host_now_in_its_slot_alone(lab_state: Path) -> None:
+    # This test process stands in for the live host now holding slot 3; the stale record names another pid.
+    _record_host(lab_state, 3, os.getpid())
+    assert hosts.destroy("st3", pid=os.getpid() + 1) is False
+    assert (lab_state / "hosts" / "st3" / "host.json").is_file()
+    assert (lab_state / "slots" / "3").is_dir()
+
+
+def test_a_record_of_a_slot_already_freed_destroys_nothing(lab_state: Path) -> None:
+    (lab_state / "slots" / "5").mkdir(parents=True)  # claimed by a host still booting: no host.json yet
+    assert hosts.destroy("st5", pid=12345) is False
+    assert (lab_state / "slots" / "5").is_dir()
+
+
+def test_the_recorded_host_is_powered_off_and_its_slot_freed(
+    lab_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands: list[tuple[str, ...]] = []
+    monkeypatch.setattr(hosts, "_run", lambda *argv, **_: commands.append(argv))  # the real NAT table stays
+    fake_host = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    _record_host(lab_state, 4, fake_host.pid)
+    assert hosts.destroy("st4", pid=fake_host.pid) is True
+    with pytest.raises(ProcessLookupError):  # stopped and reaped
+        os.kill(fake_host.pid, 0)
+    assert not (lab_state / "hosts" / "st4").exists()
+    assert not (lab_state / "slots" / "4").exists()
+    assert commands == [("nft", "delete", "table", "ip", hosts.NAT_TABLE)]
