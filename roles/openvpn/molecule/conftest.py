@@ -1,0 +1,31 @@
+"""Fixtures of the openvpn scenarios (pytest loads this file for tests under molecule/*/tests)."""
+
+from __future__ import annotations
+
+import pytest
+import testinfra
+from vpn_probe import EPHEMERAL, VpnProbe, lab_host
+
+
+@pytest.fixture(scope="session")
+def server() -> testinfra.host.Host:
+    return lab_host("vpn-server")
+
+
+@pytest.fixture(scope="session")
+def client() -> testinfra.host.Host:
+    return lab_host("vpn-client")
+
+
+@pytest.fixture(scope="session")
+def probe(client: testinfra.host.Host, server: testinfra.host.Host) -> VpnProbe:
+    return VpnProbe(client, server)
+
+
+@pytest.fixture(scope="session")
+def stolen() -> dict[str, str]:
+    """mallory-laptop's certificate and key, kept by prepare.yml before converge revoked them."""
+    return {
+        "cert": (EPHEMERAL / "stolen" / "mallory-laptop.crt").read_text(),
+        "key": (EPHEMERAL / "stolen" / "mallory-laptop.key").read_text(),
+    }

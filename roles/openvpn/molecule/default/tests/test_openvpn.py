@@ -1,0 +1,217 @@
+"""The hardened OpenVPN server seen from a real OpenVPN client on a second lab host.
+
+Every refusal is checked twice: the client's tunnel never comes up, and the server's log names the hardening that
+refused it, so a test cannot pass because the client never tried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from vpn_probe import VpnProbe, put_file, replace_block
+
+CONFIG = "/etc/openvpn/server/server.conf"
+TLS11_CLIENT = ("--tls-version-min 1.0", "--tls-version-max 1.1", "--tls-cipher DEFAULT:@SECLEVEL=0")
+PERMISSIVE_PORT = 1195
+
+
+def directives(text: str) -> dict[str, str]:
+    lines = [line.split(None, 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return {parts[0]: parts[1] if len(parts) > 1 else "" for parts in lines}
+
+
+@pytest.fixture(scope="module")
+def config(server) -> dict[str, str]:
+    with server.sudo():
+        return directives(server.file(CONFIG).content_string)
+
+
+def test_server_configuration_is_hardened(config: dict[str, str]) -> None:
+    expected = {
+        "tls-version-min": "1.2",
+        "data-ciphers": "AES-256-GCM:CHACHA20-POLY1305",
+        "auth": "SHA256",
+        "remote-cert-tls": "client",
+        "verify-client-cert": "require",
+        "crl-verify": "/etc/ssl/secure-tenant/crl.pem",
+        "tls-crypt": "/etc/openvpn/server/server-tls-crypt.key",
+        "user": "nobody",
+        "group": "nogroup",
+        "topology": "subnet",
+        "server": "10.8.0.0 255.255.255.0",
+        "management": "/run/openvpn-server/server.sock unix",
+        "allow-compression": "no",
+        "dh": "none",
+    }
+    assert {key: config.get(key) for key in expected} == expected
+    assert "persist-key" in config and "persist-tun" in config
+    assert all("GCM" in suite or "CHACHA20" in suite for suite in config["tls-cipher"].split(":"))
+    assert config["tls-ciphersuites"]  # OpenSSL 3 detected: TLS 1.3 suites pinned too
+    # journald only: no log file, no compression, no scripts beyond the built-in ones
+    assert not {"log", "log-append", "compress", "comp-lzo"} & config.keys()
+    assert config["script-security"] == "1"
+
+
+def test_server_runs_unprivileged_listens_on_udp_only_and_logs_to_journald(server) -> None:
+    assert server.service("openvpn-server@server").is_running
+    assert server.service("openvpn-server@server").is_enabled
+    assert server.check_output("ps -o user= -C openvpn").split() == ["nobody"]
+    with server.sudo():
+        sockets = server.check_output("ss -Hlnup; ss -Hlntp")
+        journal = server.check_output("journalctl -u openvpn-server@server --no-pager -o cat")
+        management = server.file("/run/openvpn-server/server.sock")
+        assert management.is_socket and management.user == "root"
+    openvpn_sockets = [line for line in sockets.splitlines() if "openvpn" in line]
+    assert (
+        len(openvpn_sockets) == 1
+        and ":1194 " in openvpn_sockets[0]
+        and openvpn_sockets[0].startswith("UNCONN")
+    )
+    assert "Initialization Sequence Completed" in journal
+    assert "UID set to nobody" in journal
+
+
+def test_tls_crypt_key_is_root_only(server) -> None:
+    with server.sudo():
+        key = server.file("/etc/openvpn/server/server-tls-crypt.key")
+        assert (key.user, key.mode) == ("root", 0o600)
+        assert "OpenVPN Static key V1" in key.content_string
+
+
+def test_config_check_accepts_the_live_configuration_and_refuses_a_broken_one(server) -> None:
+    with server.sudo():
+        assert server.run(f"/usr/local/sbin/openvpn-config-check {CONFIG}").rc == 0
+        server.check_output(
+            f"sed 's#^crl-verify .*#crl-verify /nonexistent/crl.pem#' {CONFIG} > /root/broken.conf"
+        )
+        broken = server.run("/usr/local/sbin/openvpn-config-check /root/broken.conf")
+        server.run("rm -f /root/broken.conf")
+    assert broken.rc != 0 and "/nonexistent/crl.pem" in broken.stderr
+
+
+def test_forwarding_is_on_and_only_the_client_range_is_masqueraded(server) -> None:
+    assert server.file("/proc/sys/net/ipv4/ip_forward").content_string.strip() == "1"
+    with server.sudo():
+        ruleset = json.loads(server.check_output("nft -j list table ip openvpn_server_nat"))["nftables"]
+    rules = [item["rule"] for item in ruleset if "rule" in item]
+    assert len(rules) == 1
+    text = json.dumps(rules[0]["expr"])
+    assert '"prefix": {"addr": "10.8.0.0", "len": 24}' in text and "masquerade" in text
+
+
+def nat_packets(server) -> int:
+    with server.sudo():
+        ruleset = json.loads(server.check_output("nft -j list table ip openvpn_server_nat"))["nftables"]
+    rule = next(item["rule"] for item in ruleset if "rule" in item)
+    return next(expr["counter"]["packets"] for expr in rule["expr"] if "counter" in expr)
+
+
+def test_valid_certificate_connects_pings_the_server_and_reaches_beyond_it_through_nat(
+    probe: VpnProbe, client, server
+) -> None:
+    gateway = server.ansible("setup")["ansible_facts"]["ansible_default_ipv4"]["gateway"]
+    before = nat_packets(server)
+    with probe.attempt(probe.profile("alice-laptop")) as attempt:
+        assert attempt.connected, attempt.client_log
+        assert "Control Channel: TLSv1.3" in attempt.client_log
+        assert "alice-laptop" in attempt.server_log
+        assert client.run("ping -c 3 -W 2 10.8.0.1").rc == 0
+        assert "dev tun" in client.check_output(f"ip route get {gateway}")
+        assert client.run(f"ping -c 3 -W 2 {gateway}").rc == 0
+    assert nat_packets(server) > before
+
+
+def test_client_without_certificate_is_refused(probe: VpnProbe) -> None:
+    profile = replace_block(replace_block(probe.profile("alice-laptop"), "cert", None), "key", None)
+    # Without cert and key the client only starts with some other credential; the server must still refuse.
+    with probe.attempt(profile, credentials=("alice-laptop", "not-a-certificate")) as attempt:
+        assert not attempt.connected, attempt.client_log
+    assert "peer did not return a certificate" in attempt.server_log
+
+
+def test_revoked_certificate_is_refused(probe: VpnProbe, stolen: dict[str, str]) -> None:
+    profile = replace_block(
+        replace_block(probe.profile("alice-laptop"), "cert", stolen["cert"]), "key", stolen["key"]
+    )
+    with probe.attempt(profile) as attempt:
+        assert not attempt.connected, attempt.client_log
+    assert "VERIFY ERROR: depth=0, error=certificate revoked" in attempt.server_log
+    assert "CN=mallory-laptop" in attempt.server_log
+
+
+def test_wrong_tls_crypt_key_is_dropped_before_tls(probe: VpnProbe, client) -> None:
+    wrong_key = client.check_output("sudo openvpn --genkey secret /dev/stdout")
+    profile = replace_block(probe.profile("alice-laptop"), "tls-crypt", wrong_key)
+    with probe.attempt(profile) as attempt:
+        assert not attempt.connected, attempt.client_log
+    assert "tls-crypt unwrapping failed" in attempt.server_log
+    assert "TLS: Initial packet" not in attempt.server_log
+
+
+@pytest.fixture(scope="module")
+def permissive_server(server) -> Iterator[str]:
+    """A second server on the same host and PKI whose only difference is that it allows TLS 1.0/1.1, to prove the
+    TLS 1.1 client below really offers TLS 1.1 and is refused by the hardened server's floor, not by itself.
+    (OpenVPN 2.6 with OpenSSL 3 refuses TLS 1.1 even without tls-version-min, so "permissive" must say so.)"""
+    with server.sudo():
+        text = server.file(CONFIG).content_string
+    dropped = ("tls-version-min", "tls-cipher ", "management", "port ", "server ")
+    lines = [line for line in text.splitlines() if not line.startswith(dropped)]
+    lines += [
+        f"port {PERMISSIVE_PORT}",
+        "server 10.9.0.0 255.255.255.0",
+        "tls-version-min 1.0",
+        "tls-cipher DEFAULT:@SECLEVEL=0",
+    ]
+    put_file(server, "/etc/openvpn/server/permissive.conf", "\n".join(lines) + "\n")
+    with server.sudo():
+        server.check_output("systemctl start openvpn-server@permissive")
+    yield "openvpn-server@permissive"
+    with server.sudo():
+        server.run("systemctl stop openvpn-server@permissive")
+        server.run("rm -f /etc/openvpn/server/permissive.conf")
+
+
+def test_tls_1_1_client_is_refused_by_the_hardened_server_yet_accepted_by_a_permissive_one(
+    probe: VpnProbe, permissive_server: str
+) -> None:
+    profile = probe.profile("alice-laptop")
+    with probe.attempt(profile, *TLS11_CLIENT) as attempt:
+        assert not attempt.connected, attempt.client_log
+    assert "unsupported protocol" in attempt.server_log
+    with probe.attempt(profile, *TLS11_CLIENT, port=PERMISSIVE_PORT, unit=permissive_server) as control:
+        assert control.connected, control.client_log + control.server_log
+        assert "Control Channel: TLSv1.1" in control.client_log
+
+
+def test_openvpn_older_than_the_minimum_fails_before_anything_changes(server) -> None:
+    installed = server.check_output("dpkg-query -W -f '${Version}' openvpn").split("-")[0]
+    with server.sudo():
+        before = server.file(CONFIG).md5sum
+    with tempfile.TemporaryDirectory() as scratch:
+        playbook = Path(scratch) / "too-new.yml"
+        playbook.write_text(
+            "- hosts: vpn_servers\n  become: true\n  roles: [openvpn]\n"
+            "  vars: {openvpn_min_version: '9.9.0', openvpn_profiles_enabled: false}\n"
+        )
+        run = subprocess.run(
+            ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+        )
+    output = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode != 0
+    assert f"OpenVPN {installed} is installed on vpn-server but openvpn_min_version requires 9.9.0" in output
+    assert "Nothing was changed" in output
+    assert re.search(r"vpn-server\s*:.*changed=0", run.stdout)
+    with server.sudo():
+        assert server.file(CONFIG).md5sum == before
