@@ -16,7 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -197,9 +197,14 @@ def _wait_for_link(interface: str, process: subprocess.Popen[bytes], log: Path) 
     raise LabError(f"link {interface} did not appear within {BOOT_TIMEOUT_S}s; see {log}")
 
 
-def ssh_command(host: LabHost, *remote: str) -> list[str]:
+def ssh_command(host: LabHost, *remote: str, options: Sequence[str] = ()) -> list[str]:
+    """The OpenSSH client command that runs `remote` on the host, over a connection of its own.
+
+    `options` go first, so a caller's `-o Key=value` wins: ssh keeps the first value it reads for each option.
+    """
     return [
         "ssh",
+        *options,
         "-i",
         host.identity_file,
         "-p",
@@ -212,6 +217,9 @@ def ssh_command(host: LabHost, *remote: str) -> list[str]:
         "UserKnownHostsFile=/dev/null",
         "-o",
         "ConnectTimeout=3",
+        # Never reuse a multiplexed connection: a probe must log in (and pass the firewall) itself.
+        "-o",
+        "ControlPath=none",
         "-o",
         "LogLevel=ERROR",
         f"{host.user}@{host.address}",
