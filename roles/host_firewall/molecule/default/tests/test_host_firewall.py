@@ -8,6 +8,9 @@ import time
 
 import pytest
 
+from lab.hosts import ssh_command
+from lab.verify import lab_host
+
 
 @pytest.fixture(scope="module")
 def address(host) -> str:
@@ -57,24 +60,9 @@ def test_closed_port_is_filtered_although_a_service_listens_on_it(host, address:
     assert connects(address, 9090) is None
 
 
-def test_ssh_still_opens_new_connections(host, address: str) -> None:
-    variables = host.ansible.get_variables()
+def test_ssh_still_opens_new_connections(host) -> None:
     result = subprocess.run(
-        [
-            "ssh",
-            "-i",
-            variables["ansible_private_key_file"],
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=5",
-            f"{variables['ansible_user']}@{address}",
-            "true",
-        ],
+        ssh_command(lab_host(host.backend.host), "true", options=["-o", "ConnectTimeout=5"]),
         check=False,
         capture_output=True,
         text=True,

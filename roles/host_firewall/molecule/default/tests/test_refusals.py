@@ -2,53 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from lab.verify import converge_failures
+
 testinfra_hosts = ["ansible://fw-host"]
-
-SCENARIO_DIR = Path(__file__).resolve().parents[1]
-
-
-def converge_refusal(host, extra_vars: dict[str, object]) -> list[str]:
-    """Run this scenario's converge.yml with extra vars, expect it to fail, return the failure messages."""
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "--inventory",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit",
-            host.backend.host,
-            "--extra-vars",
-            json.dumps(extra_vars),
-            str(SCENARIO_DIR / "converge.yml"),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        # Machine-readable results, whatever stdout callback and result format the scenario's ansible.cfg sets.
-        env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-    )
-    assert result.returncode != 0, result.stdout
-    # Other enabled callbacks (profile_tasks) may print around the JSON document.
-    start = ("\n" + result.stdout).index("\n{\n")
-    report, _ = json.JSONDecoder().raw_decode(result.stdout[start:])
-    outcomes = [
-        outcome for play in report["plays"] for task in play["tasks"] for outcome in task["hosts"].values()
-    ]
-    return [
-        item["msg"]
-        for outcome in outcomes
-        for item in [outcome, *outcome.get("results", [])]
-        if item.get("failed") and "msg" in item
-    ]
-
 
 REFUSALS = {
     "SSH allowed only from elsewhere": (
@@ -77,7 +35,8 @@ def test_role_stops_before_touching_the_running_ruleset(
     with host.sudo():
         before = host.check_output("nft list table inet host_firewall")
         file_before = host.file("/etc/nftables.conf").sha256sum
-    messages = converge_refusal(host, extra_vars)
+    run, messages = converge_failures(host.backend.host, extra_vars)
+    assert run.returncode != 0, run.stdout
     assert any(refusal in message for message in messages), messages
     with host.sudo():
         assert host.check_output("nft list table inet host_firewall") == before
