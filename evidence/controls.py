@@ -113,6 +113,12 @@ def _implementation_problem(control: Control, ref: Reference) -> str | None:
     return None
 
 
+def molecule_scenario(name: str) -> tuple[str, str]:
+    """A molecule check names a role (its default scenario) or role/scenario."""
+    role, _, scenario = name.partition("/")
+    return role, scenario or "default"
+
+
 def _check_problem(ref: Reference) -> str | None:
     if ref.kind == "policy" and ref.name not in _policy_names():
         return f"policy {ref.name} is not in the pack"
@@ -120,11 +126,10 @@ def _check_problem(ref: Reference) -> str | None:
         path, _, function = ref.name.partition("::")
         if function.split("[")[0] not in _test_functions(path):
             return f"test {ref.name} does not exist"
-    if (
-        ref.kind == "molecule"
-        and not (ROOT / "roles" / ref.name / "molecule" / "default" / "molecule.yml").is_file()
-    ):
-        return f"molecule scenario of role {ref.name} does not exist"
+    if ref.kind == "molecule":
+        role, scenario = molecule_scenario(ref.name)
+        if not (ROOT / "roles" / role / "molecule" / scenario / "molecule.yml").is_file():
+            return f"molecule scenario {scenario} of role {role} does not exist"
     if ref.kind not in ("policy", "test", "molecule"):
         return f"unknown check kind {ref.kind}"
     return None

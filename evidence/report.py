@@ -89,13 +89,12 @@ def molecule_results() -> dict[str, tuple[str, str, str]]:
     if not MOLECULE_RESULTS.is_file():
         return {}
     return {
-        entry["role"]: (
+        entry["role"] if entry["scenario"] == "default" else f"{entry['role']}/{entry['scenario']}": (
             "pass" if entry["passed"] else "fail",
             f"molecule test in {entry['seconds']}s",
             entry["finished_at"],
         )
         for entry in json.loads(MOLECULE_RESULTS.read_text())
-        if entry["scenario"] == "default"
     }
 
 

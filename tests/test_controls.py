@@ -52,6 +52,7 @@ def test_a_dangling_reference_is_reported() -> None:
         checks=[
             Reference(kind="test", name="tests/test_network.py::test_that_does_not_exist"),
             Reference(kind="policy", name="nope"),
+            Reference(kind="molecule", name="openvpn/no_such_scenario"),
         ],
     )
     messages = {p.message for p in problems(Matrix(controls=[control]))}
@@ -59,6 +60,7 @@ def test_a_dangling_reference_is_reported() -> None:
         "role no_such_role does not exist",
         "test tests/test_network.py::test_that_does_not_exist does not exist",
         "policy nope is not in the pack",
+        "molecule scenario no_such_scenario of role openvpn does not exist",
     }
 
 
