@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
+
+from lab.verify import run_playbook
 
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 CA_DIR = EPHEMERAL / "pki"
@@ -157,21 +158,9 @@ def test_audit_log_records_revocation_destruction_and_renewal_with_serials(audit
 
 
 def test_key_size_below_2048_is_refused_before_any_task_runs() -> None:
-    run = subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"),
-            "-e",
-            "pki_key_size=1024",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
+    run, output = run_playbook(
+        Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml", "-e", "pki_key_size=1024"
     )
-    output = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0
     assert "pki_key_size" in output and "2048" in output
     assert "changed=0" in run.stdout
