@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from lab.hosts import LabHost, ssh_command
+from lab.verify import converge_failures, lab_host
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
 ROLE_DIR = SCENARIO_DIR.parents[1]
@@ -19,74 +21,33 @@ SSH_AUDIT = Path(sys.executable).with_name("ssh-audit")  # the venv's ssh-audit,
 ASKPASS = SCENARIO_DIR / "askpass.sh"  # types the operator's real password (set in prepare.yml)
 
 
-@dataclass(frozen=True)
-class Target:
-    """How this machine reaches the lab host."""
-
-    address: str
-    identity_file: str
-
-    @property
-    def public_key(self) -> str:
-        return Path(f"{self.identity_file}.pub").read_text().split()[1]
-
-
 @pytest.fixture(scope="module")
-def target(host) -> Target:
-    variables = host.ansible.get_variables()
-    return Target(variables["ansible_host"], variables["ansible_private_key_file"])
+def target(host) -> LabHost:
+    return lab_host(host.backend.host)
 
 
-def ssh(target: Target, user: str, *options: str, key: bool = True) -> subprocess.CompletedProcess[str]:
-    """Log in from this machine with the stock OpenSSH client and run `true`; -v shows the server's answers."""
-    argv = ["ssh", "-v", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
-    argv += ["-o", "ConnectTimeout=5", "-o", "IdentitiesOnly=yes", *options]
-    if key:
-        argv += ["-i", target.identity_file]
+def public_key(target: LabHost) -> str:
+    return Path(f"{target.identity_file}.pub").read_text().split()[1]
+
+
+def ssh(target: LabHost, user: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """Log in from this machine as `user` with the stock OpenSSH client and run `true`.
+
+    -v shows the server's answers; only the lab key is offered, and `options` override the lab's (BatchMode=yes).
+    """
     env = {**os.environ, "SSH_ASKPASS": str(ASKPASS), "SSH_ASKPASS_REQUIRE": "force"}
     return subprocess.run(
-        [*argv, f"{user}@{target.address}", "true"],
+        ssh_command(
+            dataclasses.replace(target, user=user),
+            "true",
+            options=["-v", "-o", "ConnectTimeout=5", "-o", "IdentitiesOnly=yes", *options],
+        ),
         check=False,
         capture_output=True,
         text=True,
         env=env,
         timeout=60,
     )
-
-
-def converge_refusal(host, extra_vars: dict[str, object]) -> list[str]:
-    """Run this scenario's converge.yml with extra vars, expect it to fail, return the failure messages."""
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "--inventory",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit",
-            host.backend.host,
-            "--extra-vars",
-            json.dumps(extra_vars),
-            str(SCENARIO_DIR / "converge.yml"),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        # Machine-readable results, whatever stdout callback and result format the scenario's ansible.cfg sets.
-        env={**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"},
-    )
-    assert result.returncode != 0, result.stdout
-    # Other enabled callbacks (profile_tasks) may print around the JSON document.
-    start = ("\n" + result.stdout).index("\n{\n")
-    report, _ = json.JSONDecoder().raw_decode(result.stdout[start:])
-    outcomes = [
-        outcome for play in report["plays"] for task in play["tasks"] for outcome in task["hosts"].values()
-    ]
-    return [
-        item["msg"]
-        for outcome in outcomes
-        for item in [outcome, *outcome.get("results", [])]
-        if item.get("failed") and "msg" in item
-    ]
 
 
 def sshd_log_since(host, started: float) -> str:
@@ -106,20 +67,21 @@ def sshd_effective(host) -> dict[str, list[str]]:
     return settings
 
 
-def test_operator_in_the_allowed_group_logs_in_with_a_key(target: Target) -> None:
-    result = ssh(target, "admin", "-o", "BatchMode=yes")
+def test_operator_in_the_allowed_group_logs_in_with_a_key(target: LabHost) -> None:
+    result = ssh(target, "admin")
     assert result.returncode == 0, result.stderr
 
 
-def test_correct_password_is_refused_because_only_public_keys_are_offered(target: Target) -> None:
+def test_correct_password_is_refused_because_only_public_keys_are_offered(target: LabHost) -> None:
     result = ssh(
         target,
         "admin",
         "-o",
+        "BatchMode=no",  # lets the askpass helper type the password
+        "-o",
         "PubkeyAuthentication=no",
         "-o",
         "PreferredAuthentications=password,keyboard-interactive",
-        key=False,
     )
     assert result.returncode == 255
     offered = [line for line in result.stderr.splitlines() if "Authentications that can continue" in line]
@@ -127,29 +89,29 @@ def test_correct_password_is_refused_because_only_public_keys_are_offered(target
     assert "Permission denied (publickey)" in result.stderr
 
 
-def test_root_is_refused_even_with_a_valid_key_and_an_allowed_group(host, target: Target) -> None:
+def test_root_is_refused_even_with_a_valid_key_and_an_allowed_group(host, target: LabHost) -> None:
     with host.sudo():
-        assert target.public_key in host.file("/root/.ssh/authorized_keys").content_string
+        assert public_key(target) in host.file("/root/.ssh/authorized_keys").content_string
     # root is in an allowed group (prepare.yml), so AllowGroups lets it through and PermitRootLogin decides.
     assert "operators" in host.user("root").groups
     started = time.time()
-    result = ssh(target, "root", "-o", "BatchMode=yes")
+    result = ssh(target, "root")
     assert result.returncode == 255
     assert "Permission denied (publickey)" in result.stderr
     assert "ROOT LOGIN REFUSED" in sshd_log_since(host, started)
 
 
-def test_account_outside_the_allowed_groups_is_refused_even_with_a_valid_key(host, target: Target) -> None:
+def test_account_outside_the_allowed_groups_is_refused_even_with_a_valid_key(host, target: LabHost) -> None:
     with host.sudo():
-        assert target.public_key in host.file("/home/outsider/.ssh/authorized_keys").content_string
+        assert public_key(target) in host.file("/home/outsider/.ssh/authorized_keys").content_string
     started = time.time()
-    result = ssh(target, "outsider", "-o", "BatchMode=yes")
+    result = ssh(target, "outsider")
     assert result.returncode == 255
     assert "none of user's groups are listed in AllowGroups" in sshd_log_since(host, started)
 
 
-def test_banner_is_shown_before_login(target: Target) -> None:
-    result = ssh(target, "outsider", "-o", "BatchMode=yes")
+def test_banner_is_shown_before_login(target: LabHost) -> None:
+    result = ssh(target, "outsider")
     assert "Authorised access only." in result.stderr
 
 
@@ -184,7 +146,7 @@ def test_sshd_runs_with_keys_only_no_root_and_no_forwarding(sshd_effective: dict
 
 
 def test_sshd_listens_only_on_the_management_address(
-    sshd_effective: dict[str, list[str]], target: Target
+    sshd_effective: dict[str, list[str]], target: LabHost
 ) -> None:
     assert sshd_effective["listenaddress"] == [f"{target.address}:22"]
 
@@ -236,7 +198,7 @@ def test_moduli_keep_only_groups_of_at_least_3072_bits(host) -> None:
     assert min(sizes) >= 3072
 
 
-def test_ssh_audit_policy_passes(target: Target) -> None:
+def test_ssh_audit_policy_passes(target: LabHost) -> None:
     result = subprocess.run(
         [str(SSH_AUDIT), "--no-colors", "--policy", str(POLICY), target.address],
         check=False,
@@ -248,7 +210,7 @@ def test_ssh_audit_policy_passes(target: Target) -> None:
     assert "Passed" in result.stdout
 
 
-def test_ssh_audit_reports_no_failure(target: Target) -> None:
+def test_ssh_audit_reports_no_failure(target: LabHost) -> None:
     result = subprocess.run(
         [str(SSH_AUDIT), "--no-colors", target.address],
         check=False,
@@ -286,7 +248,8 @@ def test_role_refuses_a_configuration_that_would_lock_out_the_operator(
     """Run the role again with a setting that would cut Ansible off: it must stop and change nothing."""
     with host.sudo():
         before = host.file("/etc/ssh/sshd_config").sha256sum
-    messages = converge_refusal(host, extra_vars)
+    run, messages = converge_failures(host.backend.host, extra_vars)
+    assert run.returncode != 0, run.stdout
     assert any(refusal in message for message in messages), messages
     with host.sudo():
         assert host.file("/etc/ssh/sshd_config").sha256sum == before
