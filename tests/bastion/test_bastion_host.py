@@ -42,3 +42,15 @@ def test_fail2ban_guards_ssh_and_aide_has_its_baseline(host: Host) -> None:
     with host.sudo():
         assert "Currently banned" in host.check_output("fail2ban-client status sshd")
         assert host.file("/var/lib/aide/aide.db").exists or host.file("/var/lib/aide/aide.db.gz").exists
+
+
+def test_openvpn_serves_the_vpn_port_with_the_hardened_config(host: Host) -> None:
+    server = host.service("openvpn-server@server")
+    assert server.is_running and server.is_enabled
+    with host.sudo():
+        assert any(
+            ":1194 " in line for line in host.check_output("ss -Hlnup").splitlines() if "openvpn" in line
+        )
+        config = host.file("/etc/openvpn/server/server.conf").content_string
+    for directive in ("tls-version-min 1.2", "tls-crypt ", "verify-client-cert require", "crl-verify "):
+        assert directive in config
