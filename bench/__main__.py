@@ -2,7 +2,8 @@
 
 Every figure sits next to its floor measured in the same run, so it reads as a ratio:
 - offline preview (2 and 3 zones) vs a bare `import pulumi_aws`, median of N runs, with peak memory;
-- first converge of playbooks/bastion.yml on a fresh lab host vs one `apt-get install` of the roles' packages;
+- first converge of playbooks/bastion.yml on a fresh lab host vs one `apt-get install` of what it installed, and
+  before/after its one-transaction pre-install (one apt run per role instead);
 - second converge (must be changed=0) and verify vs `ansible -m ping` and fact gathering;
 - tasks per second of the re-run and its 10 slowest tasks (profile_tasks), with SSH pipelining on and off.
 Writes a table to stdout and build/bench/results.json.
@@ -21,14 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from infra.offline import evaluate_stack
 from lab import demo, hosts
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
-PLAYBOOK = ["-i", "playbooks/inventory/pulumi_stack.py", "playbooks/bastion.yml"]
+ANSIBLE = str(Path(sys.executable).parent / "ansible")
 
 
 def timed_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
@@ -68,14 +67,8 @@ def bench_preview(runs: int) -> dict[str, Any]:
     return results
 
 
-def role_packages() -> list[str]:
-    """Every package the bastion's roles install by default, read from their documented defaults."""
-    packages: set[str] = set()
-    for defaults in ROOT.glob("roles/*/defaults/main.yml"):
-        for key, value in (yaml.safe_load(defaults.read_text()) or {}).items():
-            if key.endswith("_packages") and isinstance(value, list):
-                packages.update(str(p) for p in value if "{{" not in str(p))
-    return sorted(packages)
+def installed_packages(host: hosts.LabHost) -> set[str]:
+    return set(timed_child(hosts.ssh_command(host, "dpkg-query", "-W", "-f='${Package}\\n'"))[2].split())
 
 
 def ansible_env(outputs: Path, host: hosts.LabHost, pipelining: bool = True) -> dict[str, str]:
@@ -101,62 +94,28 @@ def slowest_tasks(stdout: str) -> list[str]:
 def bench_lab(runs: int) -> dict[str, Any]:
     OUT.mkdir(parents=True, exist_ok=True)
     outputs = OUT / "acme-prod-outputs.json"
-    outputs.write_text(json.dumps(evaluate_stack("acme-prod").outputs))
+    stack_outputs = evaluate_stack("acme-prod").outputs
+    outputs.write_text(json.dumps(stack_outputs))
+    playbook = demo.bastion_playbook(stack_outputs["tenant"])
     results: dict[str, Any] = {}
-    ansible = str(Path(sys.executable).parent / "ansible")
-    playbook = str(Path(sys.executable).parent / "ansible-playbook")
-
-    floor_host = hosts.create("bench-floor")
-    try:
-        env = ansible_env(outputs, floor_host)
-        inventory = ["-i", "playbooks/inventory/pulumi_stack.py", "bastions"]
-        ping = [timed_child([ansible, *inventory, "-m", "ansible.builtin.ping"], env)[0] for _ in range(runs)]
-        facts = [
-            timed_child([ansible, *inventory, "-m", "ansible.builtin.setup"], env)[0] for _ in range(runs)
-        ]
-        results["ansible -m ping (floor)"] = round(statistics.median(ping), 2)
-        results["fact gathering (floor)"] = round(statistics.median(facts), 2)
-        packages = role_packages()
-        apt = hosts.ssh_command(
-            floor_host,
-            "sudo",
-            "sh",
-            "-c",
-            f"'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {' '.join(packages)} >/dev/null'",
-        )
-        results["apt-get install of the roles' packages (floor)"] = round(timed_child(apt)[0], 1)
-        results["packages"] = packages
-    finally:
-        hosts.destroy(floor_host.lab_id)
 
     host = hosts.create("bench-bastion")
     try:
         env = ansible_env(outputs, host)
-        first, _, _ = timed_child([playbook, *PLAYBOOK], env)
-        second, _, stdout = timed_child([playbook, *PLAYBOOK], env)
+        first, _, _ = timed_child(playbook, env)
+        second, _, stdout = timed_child(playbook, env)
         counts = recap(stdout)
         tasks = counts.get("ok", 0) + counts.get("skipped", 0) + counts.get("changed", 0)
-        no_pipelining, _, _ = timed_child([playbook, *PLAYBOOK], ansible_env(outputs, host, pipelining=False))
-        verify, _, _ = timed_child(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "tests/bastion",
-                "--hosts=ansible://bastions",
-                "--ansible-inventory=playbooks/inventory/pulumi_stack.py",
-            ],
-            env,
-        )
+        no_pipelining, _, _ = timed_child(playbook, ansible_env(outputs, host, pipelining=False))
+        verify, _, _ = timed_child(demo.verify_command(host), env)
+        converged_packages = installed_packages(host)
         results.update(
             {
                 "first converge": round(first, 1),
                 "second converge": round(second, 1),
                 "second converge changed": counts.get("changed", -1),
-                "second converge, pipelining off": round(no_pipelining, 1),
+                "second converge, pipelining off (before)": round(no_pipelining, 1),
+                "re-run tasks": tasks,
                 "re-run tasks per second": round(tasks / second, 1),
                 "verify": round(verify, 1),
                 "slowest re-run tasks": slowest_tasks(stdout),
@@ -164,6 +123,39 @@ def bench_lab(runs: int) -> dict[str, Any]:
         )
     finally:
         hosts.destroy(host.lab_id)
+
+    host = hosts.create("bench-per-role-packages")
+    try:
+        # Before the one-transaction pre-install: each role installs its own packages.
+        per_role, _, _ = timed_child([*playbook, "--skip-tags", "packages"], ansible_env(outputs, host))
+        results["first converge, one apt run per role (before)"] = round(per_role, 1)
+    finally:
+        hosts.destroy(host.lab_id)
+
+    floor_host = hosts.create("bench-floor")
+    try:
+        env = ansible_env(outputs, floor_host)
+        inventory = ["-i", "playbooks/inventory/pulumi_stack.py", "bastions"]
+        ping = [timed_child([ANSIBLE, *inventory, "-m", "ansible.builtin.ping"], env)[0] for _ in range(runs)]
+        facts = [
+            timed_child([ANSIBLE, *inventory, "-m", "ansible.builtin.setup"], env)[0] for _ in range(runs)
+        ]
+        results["ansible -m ping (floor)"] = round(statistics.median(ping), 2)
+        results["fact gathering (floor)"] = round(statistics.median(facts), 2)
+        # The least a first converge can cost: what it installed, in one apt-get run on a fresh host.
+        added = sorted(converged_packages - installed_packages(floor_host))
+        apt = hosts.ssh_command(
+            floor_host,
+            "sudo",
+            "sh",
+            "-c",
+            f"'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends"
+            f" {' '.join(added)} >/dev/null'",
+        )
+        results["apt-get install of what the converge added (floor)"] = round(timed_child(apt)[0], 1)
+        results["packages added by the converge"] = len(added)
+    finally:
+        hosts.destroy(floor_host.lab_id)
     return results
 
 
