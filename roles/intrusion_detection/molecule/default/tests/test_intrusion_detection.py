@@ -157,15 +157,18 @@ def test_daily_check_timer_is_enabled_and_scheduled(host: Any) -> None:
     assert not host.service("dailyaidecheck.timer").is_enabled
 
 
+def journal_cursor(host: Any) -> str:
+    """Where the journal ends now, so a test reads only what happened after (however slow the machine is)."""
+    return shlex.quote(host.run("journalctl --show-cursor -n 0 --quiet").stdout.split("cursor: ")[-1].strip())
+
+
 def test_daily_check_runs_unprivileged_and_reports_to_the_journal(host: Any) -> None:
-    cursor = host.run("journalctl --show-cursor -n 0 --quiet").stdout.split("cursor: ")[-1].strip()
+    cursor = journal_cursor(host)
     started = run_as_root(host, "systemctl start aide-check.service")
     assert started.rc == 0, started.stderr
     assert host.run("systemctl show aide-check.service --property=Result --value").stdout.strip() == "success"
     assert host.run("systemctl show aide-check.service --property=User --value").stdout.strip() == "_aide"
-    journal = run_as_root(
-        host, f"journalctl -u aide-check.service --after-cursor={shlex.quote(cursor)} -o cat"
-    )
+    journal = run_as_root(host, f"journalctl -u aide-check.service --after-cursor={cursor} -o cat")
     assert "found NO differences" in journal.stdout
 
 
@@ -184,6 +187,7 @@ def test_ssh_brute_force_from_this_machine_is_banned_in_nftables(
     host: Any, address: str, attacker: str, tmp_path: Path
 ) -> None:
     maxretry = int(run_as_root(host, "fail2ban-client get sshd maxretry").stdout)
+    cursor = journal_cursor(host)
     wrong_key = tmp_path / "wrong_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True)
     intruder = dataclasses.replace(lab_host(host.backend.host), identity_file=str(wrong_key))
@@ -212,7 +216,7 @@ def test_ssh_brute_force_from_this_machine_is_banned_in_nftables(
     assert attacker in nft_ban_set(host, "sshd")
     assert not tcp_connects(address, 22, source=attacker), "the banned address still reaches sshd"
     assert tcp_connects(address, 22), "the management address must not be banned"
-    bans = run_as_root(host, "journalctl -u fail2ban -o cat --since=-10min")
+    bans = run_as_root(host, f"journalctl -u fail2ban -o cat --after-cursor={cursor}")
     assert f"[sshd] Ban {attacker}" in bans.stdout
 
 
@@ -278,11 +282,12 @@ def test_aide_reports_tampering_with_watched_files(host: Any) -> None:
         for path in [*watched, dropped]:
             assert re.search(rf"^[fd][^:]*: {re.escape(path)}$", result.stdout, re.MULTILINE), result.stdout
         # The daily check's unit fails and names the files in the journal, where monitoring looks.
+        cursor = journal_cursor(host)
         assert run_as_root(host, "systemctl start aide-check.service").rc != 0
         assert host.run("systemctl show aide-check.service --property=Result --value").stdout.strip() == (
             "exit-code"
         )
-        journal = run_as_root(host, "journalctl -u aide-check.service -o cat --since=-5min")
+        journal = run_as_root(host, f"journalctl -u aide-check.service -o cat --after-cursor={cursor}")
         assert "/etc/ssh/sshd_config" in journal.stdout
     finally:
         for path, content in originals.items():

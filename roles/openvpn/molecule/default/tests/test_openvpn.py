@@ -7,15 +7,15 @@ refused it, so a test cannot pass because the client never tried.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from vpn_probe import VpnProbe, put_file, replace_block
+
+from lab.verify import run_playbook
 
 CONFIG = "/etc/openvpn/server/server.conf"
 TLS11_CLIENT = ("--tls-version-min 1.0", "--tls-version-max 1.1", "--tls-cipher DEFAULT:@SECLEVEL=0")
@@ -201,14 +201,7 @@ def test_openvpn_older_than_the_minimum_fails_before_anything_changes(server) ->
             "- hosts: vpn_servers\n  become: true\n  roles: [openvpn]\n"
             "  vars: {openvpn_min_version: '9.9.0', openvpn_profiles_enabled: false}\n"
         )
-        run = subprocess.run(
-            ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(playbook)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
-        )
-    output = " ".join((run.stdout + run.stderr).split())
+        run, output = run_playbook(playbook)
     assert run.returncode != 0
     assert f"OpenVPN {installed} is installed on vpn-server but openvpn_min_version requires 9.9.0" in output
     assert "Nothing was changed" in output
