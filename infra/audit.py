@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import MIN_BACKUP_DAILY_RETENTION_DAYS, MIN_LOG_RETENTION_DAYS
+from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
 
@@ -80,18 +81,6 @@ class AuditTrailArgs:
     log_retention_days: int
     runtime_monitoring: bool = True
     alert_emails: tuple[str, ...] = ()
-
-
-def assume_role_policy(service: str, condition: dict[str, Any] | None = None) -> str:
-    """A trust policy letting one AWS service assume a role (optionally only for this account's resources)."""
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-    }
-    if condition:
-        statement["Condition"] = condition
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def guardduty_alert_pattern() -> dict[str, Any]:

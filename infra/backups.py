@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.audit import assume_role_policy
 from infra.config import BackupsConfig
+from infra.iam import assume_role_policy
 from infra.naming import Naming
 
 DAILY_SCHEDULE = "cron(0 3 * * ? *)"  # 03:00 UTC every day

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import yaml
 
 from infra.config import TenantConfig, Zone
+from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
 
@@ -172,18 +173,7 @@ class VpnBastion(pulumi.ComponentResource):
     def _role(self, naming: Naming, config: TenantConfig, account_id: pulumi.Output[str]) -> aws.iam.Role:
         role = aws.iam.Role(
             naming.name("bastion-role"),
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.iam.RolePolicyAttachment(

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from infra.iam import service_allow
 from infra.naming import Naming
 
 KeyClass = Literal["logs", "data", "backups", "ebs", "secrets"]
@@ -86,24 +87,14 @@ def trail_arn(region: str, account_id: str, trail_name: str) -> str:
     return f"arn:aws:cloudtrail:{region}:{account_id}:trail/{trail_name}"
 
 
-def _service(name: str, sid: str, actions: list[str], condition: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": name},
-        "Action": actions,
-        "Resource": "*",
-        "Condition": condition,
-    }
-
-
 def _log_service_statements(context: KeyPolicyContext) -> list[dict[str, Any]]:
     account, region = context.account_id, context.region
     return [
-        _service(
-            f"logs.{region}.amazonaws.com",
+        service_allow(
             "CloudWatchLogsOfThisTenantOnly",
+            f"logs.{region}.amazonaws.com",
             ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "*",
             {
                 "ArnLike": {
                     "kms:EncryptionContext:aws:logs:arn": [
@@ -113,10 +104,11 @@ def _log_service_statements(context: KeyPolicyContext) -> list[dict[str, Any]]:
                 }
             },
         ),
-        _service(
-            "cloudtrail.amazonaws.com",
+        service_allow(
             "CloudTrailEncryptsThisTrailOnly",
+            "cloudtrail.amazonaws.com",
             ["kms:GenerateDataKey*"],
+            "*",
             {
                 "StringEquals": {
                     "aws:SourceArn": context.trail_arn,
@@ -124,30 +116,34 @@ def _log_service_statements(context: KeyPolicyContext) -> list[dict[str, Any]]:
                 }
             },
         ),
-        _service(
-            "cloudtrail.amazonaws.com",
+        service_allow(
             "CloudTrailDescribesKeyForThisTrail",
+            "cloudtrail.amazonaws.com",
             ["kms:DescribeKey"],
+            "*",
             {"StringEquals": {"aws:SourceArn": context.trail_arn}},
         ),
-        _service(
-            "config.amazonaws.com",
+        service_allow(
             "ConfigDeliversSnapshotsOfThisAccount",
+            "config.amazonaws.com",
             ["kms:Decrypt", "kms:GenerateDataKey"],
+            "*",
             {"StringEquals": {"aws:SourceAccount": account}},
         ),
         # EventBridge (GuardDuty, Security Hub findings) and CloudWatch alarms (Shield's DDoS alarms) publish to the
         # alerts topic encrypted with this key.
-        _service(
-            "events.amazonaws.com",
+        service_allow(
             "EventBridgePublishesAlertsOfThisAccount",
+            "events.amazonaws.com",
             ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "*",
             {"StringEquals": {"aws:SourceAccount": account}},
         ),
-        _service(
-            "cloudwatch.amazonaws.com",
+        service_allow(
             "CloudWatchAlarmsPublishAlertsOfThisAccount",
+            "cloudwatch.amazonaws.com",
             ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "*",
             {"StringEquals": {"aws:SourceAccount": account}},
         ),
     ]

@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.iam import service_allow
 from infra.keys import trail_arn
 from infra.naming import Naming
 
@@ -76,19 +77,6 @@ def tls_only_statements(bucket_arn: str) -> list[dict[str, Any]]:
     ]
 
 
-def _service_allow(
-    sid: str, service: str, action: str, resource: str, condition: dict[str, dict[str, str]]
-) -> dict[str, Any]:
-    return {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": action,
-        "Resource": resource,
-        "Condition": condition,
-    }
-
-
 def archive_policy(context: BucketPolicyContext, key_arn: str, trail: str) -> dict[str, Any]:
     """TLS only, objects only under the tenant key, and writes only by this account's trail and AWS Config."""
     bucket, account = context.bucket_arn, context.account_id
@@ -107,35 +95,35 @@ def archive_policy(context: BucketPolicyContext, key_arn: str, trail: str) -> di
                 "Resource": f"{bucket}/*",
                 "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}},
             },
-            _service_allow(
+            service_allow(
                 "CloudTrailChecksAcl",
                 "cloudtrail.amazonaws.com",
                 "s3:GetBucketAcl",
                 bucket,
                 {"StringEquals": from_trail},
             ),
-            _service_allow(
+            service_allow(
                 "CloudTrailWritesThisAccountsTrail",
                 "cloudtrail.amazonaws.com",
                 "s3:PutObject",
                 f"{bucket}/AWSLogs/{account}/*",
                 {"StringEquals": {**from_trail, **owner_full_control}},
             ),
-            _service_allow(
+            service_allow(
                 "ConfigChecksAcl",
                 "config.amazonaws.com",
                 "s3:GetBucketAcl",
                 bucket,
                 {"StringEquals": from_account},
             ),
-            _service_allow(
+            service_allow(
                 "ConfigChecksBucketExists",
                 "config.amazonaws.com",
                 "s3:ListBucket",
                 bucket,
                 {"StringEquals": from_account},
             ),
-            _service_allow(
+            service_allow(
                 "ConfigWritesThisAccountsSnapshots",
                 "config.amazonaws.com",
                 "s3:PutObject",

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import SUBNET_TIERS, TenantConfig, Tier, Zone
+from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
 
@@ -142,18 +143,7 @@ class TenantNetwork(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             naming.name("flow-logs-role"),
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.iam.RolePolicy(
