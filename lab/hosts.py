@@ -322,19 +322,18 @@ def destroy(lab_id: str, pid: int | None = None) -> bool:
     instance config) must not take down whichever host has reused the slot since. Returns whether it did.
     """
     host_dir = _host_dir(lab_id)
-    if pid is not None and not ((host_dir / "host.json").exists() and load(lab_id).pid == pid):
+    booted_as = load(lab_id).pid if (host_dir / "host.json").exists() else None
+    if pid is not None and booted_as != pid:
         return False
-    if (host_dir / "host.json").exists():
-        pid = load(lab_id).pid
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            while _alive(pid) and time.monotonic() < deadline:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-                time.sleep(0.2)
-            if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+    if booted_as is not None and _alive(booted_as):
+        os.kill(booted_as, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while _alive(booted_as) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(booted_as, os.WNOHANG)
+            time.sleep(0.2)
+        if _alive(booted_as):
+            os.killpg(booted_as, signal.SIGKILL)
     shutil.rmtree(host_dir, ignore_errors=True)
     with _lab_lock():
         shutil.rmtree(STATE_DIR / "slots" / lab_id.removeprefix("st"), ignore_errors=True)
