@@ -119,6 +119,11 @@ def molecule_scenario(name: str) -> tuple[str, str]:
     return role, scenario or "default"
 
 
+def molecule_check_name(role: str, scenario: str) -> str:
+    """The name a control's molecule check gives this scenario (the inverse of molecule_scenario)."""
+    return role if scenario == "default" else f"{role}/{scenario}"
+
+
 def _check_problem(ref: Reference) -> str | None:
     if ref.kind == "policy" and ref.name not in _policy_names():
         return f"policy {ref.name} is not in the pack"

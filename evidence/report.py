@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.etree import ElementTree
 
-from evidence.controls import ROOT, Control, Reference, load, problems
+from evidence.controls import ROOT, Control, Reference, load, molecule_check_name, problems
 
 OUT = ROOT / "build" / "evidence"
 MOLECULE_RESULTS = ROOT / "build" / "molecule" / "results.json"
@@ -89,7 +89,7 @@ def molecule_results() -> dict[str, tuple[str, str, str]]:
     if not MOLECULE_RESULTS.is_file():
         return {}
     return {
-        entry["role"] if entry["scenario"] == "default" else f"{entry['role']}/{entry['scenario']}": (
+        molecule_check_name(entry["role"], entry["scenario"]): (
             "pass" if entry["passed"] else "fail",
             f"molecule test in {entry['seconds']}s",
             entry["finished_at"],
