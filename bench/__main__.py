@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infra.offline import evaluate_stack
 from lab import demo, hosts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,22 +97,13 @@ def ansible_env(outputs: Path, host: hosts.LabHost, pipelining: bool = True) -> 
     }
 
 
-def recap(stdout: str) -> dict[str, int]:
-    line = stdout.split("PLAY RECAP", 1)[-1]
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
-
-
 def slowest_tasks(stdout: str) -> list[str]:
     tail = stdout.split("PLAY RECAP", 1)[-1]
     return [line.strip() for line in tail.splitlines() if re.search(r"-{3,} \d+\.\d+s$", line.strip())][:10]
 
 
 def bench_lab(runs: int) -> dict[str, Any]:
-    OUT.mkdir(parents=True, exist_ok=True)
-    outputs = OUT / "acme-prod-outputs.json"
-    stack_outputs = evaluate_stack("acme-prod").outputs
-    outputs.write_text(json.dumps(stack_outputs))
-    playbook = demo.bastion_playbook(stack_outputs["tenant"])
+    outputs, playbook = demo.prepare("acme-prod", OUT)
     results: dict[str, Any] = {}
 
     host = hosts.create("bench-bastion")
@@ -121,7 +111,7 @@ def bench_lab(runs: int) -> dict[str, Any]:
         env = ansible_env(outputs, host)
         first, _, _ = timed_child(playbook, env)
         second, _, stdout = timed_child(playbook, env)
-        counts = recap(stdout)
+        counts = demo.recap(stdout)
         tasks = counts.get("ok", 0) + counts.get("skipped", 0) + counts.get("changed", 0)
         no_pipelining, _, _ = timed_child(playbook, ansible_env(outputs, host, pipelining=False))
         verify, _, _ = timed_child(demo.verify_command(host), env)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -69,6 +70,21 @@ def bastion_playbook(tenant: str) -> list[str]:
     ]
 
 
+def prepare(stack: str, directory: Path) -> tuple[Path, list[str]]:
+    """The stack's outputs, evaluated offline and saved where the inventory script reads them, and the playbook."""
+    directory.mkdir(parents=True, exist_ok=True)
+    outputs = evaluate_stack(stack).outputs
+    outputs_file = directory / f"{stack}-outputs.json"
+    outputs_file.write_text(json.dumps(outputs, indent=2))
+    return outputs_file, bastion_playbook(outputs["tenant"])
+
+
+def recap(stdout: str) -> dict[str, int]:
+    """The counts of ansible-playbook's PLAY RECAP (one host)."""
+    line = stdout.split("PLAY RECAP", 1)[-1]
+    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
+
+
 def _timed(label: str, argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     print(f"\n== {label}: {' '.join(argv)}", flush=True)
     started = time.monotonic()
@@ -90,20 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the lab host running afterwards")
     args = parser.parse_args(argv)
 
-    BUILD.mkdir(parents=True, exist_ok=True)
-    outputs_file = BUILD / f"{args.stack}-outputs.json"
-    outputs = evaluate_stack(args.stack).outputs
-    outputs_file.write_text(json.dumps(outputs, indent=2))
+    outputs_file, playbook = prepare(args.stack, BUILD)
     print(f"stack outputs of {args.stack} (offline) saved to {outputs_file.relative_to(ROOT)}")
 
     host = hosts.create(f"{args.stack}-bastion")
     print(f"lab host {host.lab_id} booted at {host.address}")
     env = ansible_env(outputs_file, host)
-    playbook = bastion_playbook(outputs["tenant"])
     try:
         first, _ = _timed("first converge", playbook, env)
-        second, recap = _timed("second converge", playbook, env)
-        if " changed=0 " not in recap.split("PLAY RECAP", 1)[-1]:
+        second, output = _timed("second converge", playbook, env)
+        if recap(output).get("changed") != 0:
             raise SystemExit(
                 "demo: the second converge changed something (see build/demo/second-converge.log): "
                 "the roles are not idempotent"
