@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lab.apt_sources import debian_mirror
+
 STATE_DIR = Path(os.environ.get("SECURE_TENANT_LAB_DIR", "/var/lib/secure-tenant-lab"))
 LAB_NETWORK = "10.77.0.0/16"
 NAT_TABLE = "secure_tenant_lab"
@@ -68,19 +70,9 @@ def check_host_tools() -> None:
     missing = [tool for tool in HOST_TOOLS if shutil.which(tool) is None]
     if missing:
         raise LabError(
-            f"missing on this machine: {', '.join(missing)}; run `make lab-deps` "
-            "(apt-get install debootstrap systemd-container nftables openssh-client)"
+            f"missing on this machine: {', '.join(missing)}; run `make deps` "
+            "(scripts/apt-deps installs debootstrap, systemd-container, nftables and openssh-client)"
         )
-
-
-def _apt_mirror() -> str:
-    """The Debian mirror this machine's own apt sources use, so the lab fetches from the same place."""
-    for source in [Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")]:
-        if source.exists():
-            match = re.search(r"(https?://\S+/debian)\b(?!-security)", source.read_text())
-            if match:
-                return match.group(1)
-    return "http://deb.debian.org/debian"
 
 
 def ssh_key() -> Path:
@@ -110,7 +102,7 @@ def _build_rootfs() -> Path:
         f"--include={ROOTFS_PACKAGES}",
         "bookworm",
         str(building),
-        _apt_mirror(),
+        debian_mirror("bookworm"),
     )
     _run("chroot", str(building), "systemctl", "enable", "systemd-networkd", "ssh")
     shutil.rmtree(building / "var/cache/apt/archives", ignore_errors=True)
