@@ -6,12 +6,15 @@ STACK ?= acme-prod
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: deps lint unit molecule test preview demo bench evidence clean
+.PHONY: deps apt-deps lint unit molecule smoke test preview demo bench evidence clean
 
-deps: $(VENV)/.installed
+deps: apt-deps $(VENV)/.installed
+
+# Debian packages first: the virtualenv needs python3-venv, which a fresh Debian does not have.
+apt-deps:
 	@scripts/apt-deps
 
-$(VENV)/.installed: requirements.lock pyproject.toml
+$(VENV)/.installed: requirements.lock pyproject.toml | apt-deps
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
@@ -31,15 +34,19 @@ unit: deps
 molecule: deps
 	python -m lab.molecule_all
 
-test: lint unit molecule
+# The fresh-machine smoke test: the README's install path on a new lab host (lab/smoke.py).
+smoke: deps
+	python -m lab.smoke
+
+test: lint unit smoke molecule
 
 preview: deps
 	secure-tenant-preview --stack $(STACK)
 
-demo: deps
-	secure-tenant-preview --stack acme-prod --markdown build/acme-prod-review.md
-	python -m lab.demo
-	python -m evidence.report
+# Install (timed for the demo's summary), then preview, lab root file system, two converges, verify, evidence.
+demo:
+	@started=$$(date +%s) && $(MAKE) --no-print-directory deps && \
+	  $(BIN)/python -m lab.demo --install-seconds $$(( $$(date +%s) - started ))
 
 bench: deps
 	python -m bench

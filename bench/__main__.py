@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab import demo, hosts
+from lab import demo, hosts, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
@@ -43,6 +43,15 @@ def timed_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[flo
     if process.returncode != 0:
         raise SystemExit(f"bench: {' '.join(argv)} failed:\n{output[-3000:]}")
     return seconds, usage.ru_maxrss / 1024, output
+
+
+def streamed(label: str, argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Wall seconds and output of a long child (a converge), its progress shown while it runs."""
+    log = OUT / f"{label.replace(' ', '-')}.log"
+    outcome = progress.stream(argv, log, progress.Activity(f"bench: {label}"), env=env, cwd=ROOT)
+    if not outcome.ok:
+        raise SystemExit(f"bench: {outcome.failure_report(log.relative_to(ROOT))}")
+    return outcome.seconds, outcome.output
 
 
 def measure(argv: list[str], runs: int) -> dict[str, float]:
@@ -109,11 +118,13 @@ def bench_lab(runs: int) -> dict[str, Any]:
     host = hosts.create("bench-bastion")
     try:
         env = ansible_env(outputs, host)
-        first, _, _ = timed_child(playbook, env)
-        second, _, stdout = timed_child(playbook, env)
+        first, _ = streamed("first converge", playbook, env)
+        second, stdout = streamed("second converge", playbook, env)
         counts = demo.recap(stdout)
         tasks = counts.get("ok", 0) + counts.get("skipped", 0) + counts.get("changed", 0)
-        no_pipelining, _, _ = timed_child(playbook, ansible_env(outputs, host, pipelining=False))
+        no_pipelining, _ = streamed(
+            "second converge, pipelining off", playbook, ansible_env(outputs, host, False)
+        )
         verify, _, _ = timed_child(demo.verify_command(host), env)
         converged_packages = installed_packages(host)
         results.update(
@@ -134,7 +145,11 @@ def bench_lab(runs: int) -> dict[str, Any]:
     host = hosts.create("bench-per-role-packages")
     try:
         # Before the one-transaction pre-install: each role installs its own packages.
-        per_role, _, _ = timed_child([*playbook, "--skip-tags", "packages"], ansible_env(outputs, host))
+        per_role, _ = streamed(
+            "first converge, one apt run per role",
+            [*playbook, "--skip-tags", "packages"],
+            ansible_env(outputs, host),
+        )
         results["first converge, one apt run per role (before)"] = round(per_role, 1)
     finally:
         hosts.destroy(host.lab_id)

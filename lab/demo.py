@@ -11,13 +11,13 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.offline import evaluate_stack
-from lab import hosts
+from lab import hosts, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "demo"
@@ -62,7 +62,7 @@ def bastion_playbook(tenant: str) -> list[str]:
     """The command a platform engineer runs to harden the tenant's bastion, with the tenant's VPN clients."""
     clients = Path("tenants") / tenant / "vpn-clients.yml"
     return [
-        str(Path(sys.executable).parent / "ansible-playbook"),
+        _venv_tool("ansible-playbook"),
         "-i",
         "playbooks/inventory/pulumi_stack.py",
         "playbooks/bastion.yml",
@@ -85,49 +85,123 @@ def recap(stdout: str) -> dict[str, int]:
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
 
 
-def _timed(label: str, argv: list[str], env: dict[str, str]) -> tuple[float, str]:
-    print(f"\n== {label}: {' '.join(argv)}", flush=True)
-    started = time.monotonic()
-    completed = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
-    seconds = round(time.monotonic() - started, 1)
-    log = BUILD / f"{label.replace(' ', '-')}.log"
-    log.write_text(completed.stdout + completed.stderr)
-    print(completed.stdout[-6000:], flush=True)
-    if completed.returncode != 0:
-        print(completed.stderr[-4000:], file=sys.stderr)
-        raise SystemExit(f"demo: {label} failed after {seconds}s (whole output: {log.relative_to(ROOT)})")
-    print(f"== {label}: {seconds}s (whole output: {log.relative_to(ROOT)})", flush=True)
-    return seconds, completed.stdout
+@dataclass
+class Phase:
+    """One step of the demo, its wall time and what it left behind."""
+
+    name: str
+    seconds: float
+    result: str
+
+
+@dataclass
+class Demo:
+    """Runs the demo's phases in order, each streamed with progress and logged under build/demo/."""
+
+    phases: list[Phase] = field(default_factory=list)
+
+    def run(self, name: str, argv: list[str], env: dict[str, str], total_tasks: int = 0) -> progress.Outcome:
+        log = BUILD / f"{name.replace(' ', '-')}.log"
+        print(f"\n== {name}: {' '.join(argv)}", flush=True)
+        outcome = progress.stream(argv, log, progress.Activity(name, total_tasks or None), env=env, cwd=ROOT)
+        if not outcome.ok:
+            raise DemoFailed(outcome.failure_report(log.relative_to(ROOT)))
+        print(
+            f"== {name}: done in {progress.elapsed(outcome.seconds)} (whole output: {log.relative_to(ROOT)})"
+        )
+        return outcome
+
+    def timed(self, name: str, seconds: float, result: str) -> None:
+        self.phases.append(Phase(name, round(seconds, 1), result))
+
+    def summary(self) -> str:
+        rows = [
+            f"  {phase.name:24} {progress.elapsed(phase.seconds):>6}  {phase.result}" for phase in self.phases
+        ]
+        total = sum(phase.seconds for phase in self.phases)
+        return "\n".join(["", "Demo summary", *rows, f"  {'total':24} {progress.elapsed(total):>6}"])
+
+
+class DemoFailed(Exception):
+    """A phase failed; the message names the failing task and the log."""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stack", default="acme-prod")
     parser.add_argument("--keep", action="store_true", help="leave the lab host running afterwards")
+    parser.add_argument(
+        "--install-seconds", type=float, help="wall time of `make deps` before the demo (for the summary)"
+    )
     args = parser.parse_args(argv)
+    print(
+        "The demo: an offline preview of the example stack, then a lab host hardened as its bastion and verified.\n"
+        "On a fresh machine it takes about 10-15 minutes (the lab's root file system once, then two converges);\n"
+        f"every step's whole output is kept in {BUILD.relative_to(ROOT)}/."
+    )
+    demo = Demo()
+    if args.install_seconds is not None:
+        demo.timed("install", args.install_seconds, "Debian packages and .venv from requirements.lock")
+    try:
+        run_demo(demo, args.stack, args.keep)
+    except (DemoFailed, hosts.LabError) as error:
+        print(demo.summary())
+        print(f"\ndemo: {error}", file=sys.stderr)
+        return 1
+    print(demo.summary())
+    return 0
 
-    outputs_file, playbook = prepare(args.stack, BUILD)
-    print(f"stack outputs of {args.stack} (offline) saved to {outputs_file.relative_to(ROOT)}")
 
-    host = hosts.create(f"{args.stack}-bastion")
-    print(f"lab host {host.lab_id} booted at {host.address}")
+def run_demo(demo: Demo, stack: str, keep: bool) -> None:
+    review = ROOT / "build" / f"{stack}-review.md"
+    started = time.monotonic()
+    preview = demo.run(
+        "preview",
+        [_venv_tool("secure-tenant-preview"), "--stack", stack, "--markdown", str(review)],
+        {**os.environ},
+    )
+    print(preview.output)
+    demo.timed(
+        "preview", time.monotonic() - started, f"offline preview and policy pack: {review.relative_to(ROOT)}"
+    )
+
+    started = time.monotonic()
+    rootfs = hosts.ensure_rootfs()
+    demo.timed("lab root file system", time.monotonic() - started, f"Debian 12 for lab hosts: {rootfs}")
+
+    outputs_file, playbook = prepare(stack, BUILD)
+    host = hosts.create(f"{stack}-bastion")
+    print(f"lab host {host.lab_id} booted at {host.address} as the bastion of {stack}")
     env = ansible_env(outputs_file, host)
     try:
-        first, _ = _timed("first converge", playbook, env)
-        second, output = _timed("second converge", playbook, env)
-        if recap(output).get("changed") != 0:
-            raise SystemExit(
-                "demo: the second converge changed something (see build/demo/second-converge.log): "
+        tasks = progress.count_tasks(playbook, env, ROOT)
+        first = demo.run("first converge", playbook, env, tasks)
+        demo.timed("first converge", first.seconds, f"playbooks/bastion.yml, {_recap_text(first.output)}")
+        second = demo.run("second converge", playbook, env, tasks)
+        if recap(second.output).get("changed") != 0:
+            raise DemoFailed(
+                "the second converge changed something (see build/demo/second-converge.log): "
                 "the roles are not idempotent"
             )
-        verify, _ = _timed("verify", verify_command(host), env)
-        print(
-            f"\nbastion hardened and verified: first converge {first}s, second (changed=0) {second}s, verify {verify}s"
+        demo.timed("re-run", second.seconds, f"no change: {_recap_text(second.output)}")
+        verify = demo.run("verify", verify_command(host), env)
+        demo.timed(
+            "verify", verify.seconds, f"tests/bastion on the host: {verify.output.strip().splitlines()[-1]}"
         )
     finally:
-        if not args.keep:
+        if not keep:
             hosts.destroy(host.lab_id)
-    return 0
+    evidence = demo.run("evidence report", [sys.executable, "-m", "evidence.report"], {**os.environ})
+    demo.timed("evidence report", evidence.seconds, evidence.output.strip().splitlines()[-1])
+
+
+def _recap_text(output: str) -> str:
+    counts = recap(output)
+    return ", ".join(f"{key}={counts.get(key, 0)}" for key in ("ok", "changed", "failed"))
+
+
+def _venv_tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
 
 
 if __name__ == "__main__":

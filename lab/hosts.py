@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -23,9 +24,16 @@ from pathlib import Path
 from lab.apt_sources import debian_mirror
 
 STATE_DIR = Path(os.environ.get("SECURE_TENANT_LAB_DIR", "/var/lib/secure-tenant-lab"))
+# Addresses, link names and the NAT table belong to the machine, not to one state directory (CI runs with a
+# fresh one beside a developer's): their claims live in /run, which a reboot empties along with the hosts.
+RUN_DIR = Path(os.environ.get("SECURE_TENANT_LAB_RUN_DIR", "/run/secure-tenant-lab"))
 LAB_NETWORK = "10.77.0.0/16"
 NAT_TABLE = "secure_tenant_lab"
-ROOTFS_PACKAGES = "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,sudo"
+# Like Debian's cloud images: systemd, sshd, python3 for Ansible, sudo for the admin user, the CA bundle.
+ROOTFS_PACKAGES = "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,sudo,ca-certificates"
+ROOTFS_SUITE = "bookworm"
+# CAs this machine trusts beyond Debian's bundle (e.g. an egress proxy's): lab hosts sit on the same network.
+LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 HOST_TOOLS = ("systemd-nspawn", "debootstrap", "nft", "ssh", "ssh-keygen")
 BOOT_TIMEOUT_S = 90
 MAX_SLOTS = 250
@@ -60,8 +68,8 @@ def _run(*argv: str, check: bool = True, capture: bool = True) -> subprocess.Com
 @contextlib.contextmanager
 def _lab_lock() -> Iterator[None]:
     """Serialise changes to shared lab state (slots, rootfs cache, NAT table) across processes."""
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(STATE_DIR / ".lock", "w") as lock:
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUN_DIR / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -90,19 +98,26 @@ def ensure_rootfs() -> Path:
         return _build_rootfs()
 
 
+def rootfs_path() -> Path:
+    """The cached root file system, named after what it was built from: a change of suite or packages
+    builds a new one instead of silently reusing the old (and never pulls one from under a running copy)."""
+    recipe = hashlib.sha256(f"{ROOTFS_SUITE} {ROOTFS_PACKAGES}".encode()).hexdigest()[:10]
+    return STATE_DIR / f"rootfs-{ROOTFS_SUITE}-{recipe}"
+
+
 def _build_rootfs() -> Path:
-    rootfs = STATE_DIR / "rootfs"
+    rootfs = rootfs_path()
     if (rootfs / ".complete").exists():
         return rootfs
-    building = STATE_DIR / "rootfs.building"
+    building = rootfs.with_name(rootfs.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     _run(
         "debootstrap",
         "--variant=minbase",
         f"--include={ROOTFS_PACKAGES}",
-        "bookworm",
+        ROOTFS_SUITE,
         str(building),
-        debian_mirror("bookworm"),
+        debian_mirror(ROOTFS_SUITE),
     )
     _run("chroot", str(building), "systemctl", "enable", "systemd-networkd", "ssh")
     shutil.rmtree(building / "var/cache/apt/archives", ignore_errors=True)
@@ -113,10 +128,16 @@ def _build_rootfs() -> Path:
     return rootfs
 
 
+def _link_in_use(index: int) -> bool:
+    return Path(f"/sys/class/net/ve-st{index}").exists()
+
+
 def _claim_slot() -> int:
-    slots = STATE_DIR / "slots"
+    slots = RUN_DIR / "slots"
     slots.mkdir(parents=True, exist_ok=True)
     for index in range(1, MAX_SLOTS + 1):
+        if _link_in_use(index):
+            continue  # a host booted by a lab that keeps its claims elsewhere (an older checkout) holds it
         try:
             (slots / str(index)).mkdir()
         except FileExistsError:
@@ -170,6 +191,11 @@ def _write_host_files(rootfs: Path, hostname: str, address: str, gateway: str) -
     authorized.write_text(Path(f"{ssh_key()}.pub").read_text())
     authorized.chmod(0o600)
     _run("chroot", str(rootfs), "chown", "-R", f"{ADMIN_USER}:{ADMIN_USER}", f"/home/{ADMIN_USER}/.ssh")
+    local_cas = sorted(LOCAL_CA_DIR.glob("*.crt")) if LOCAL_CA_DIR.is_dir() else []
+    for ca in local_cas:
+        shutil.copyfile(ca, rootfs / "usr/local/share/ca-certificates" / ca.name)
+    if local_cas:
+        _run("chroot", str(rootfs), "update-ca-certificates")
     resolv = rootfs / "etc/resolv.conf"
     resolv.unlink(missing_ok=True)
     shutil.copyfile("/etc/resolv.conf", resolv)
@@ -328,8 +354,9 @@ def destroy(lab_id: str, pid: int | None = None) -> bool:
             os.killpg(booted_as, signal.SIGKILL)
     shutil.rmtree(host_dir, ignore_errors=True)
     with _lab_lock():
-        shutil.rmtree(STATE_DIR / "slots" / lab_id.removeprefix("st"), ignore_errors=True)
-        if not running():
+        slots = RUN_DIR / "slots"
+        shutil.rmtree(slots / lab_id.removeprefix("st"), ignore_errors=True)
+        if not any(slots.iterdir()):  # the last lab host on this machine, whichever state directory it is in
             _run("nft", "delete", "table", "ip", NAT_TABLE, check=False)
     return True
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lab import hosts
+from lab import hosts, progress
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "build" / "molecule"
@@ -41,35 +41,44 @@ def discover(roles: list[str]) -> list[tuple[str, str]]:
     return [item for item in found if not roles or item[0] in roles]
 
 
-def run_scenario(role: str, scenario: str) -> ScenarioResult:
+def run_scenario(role: str, scenario: str, running: dict[str, progress.Activity]) -> ScenarioResult:
+    name = f"{role}/{scenario}"
     log = RESULTS_DIR / f"{role}-{scenario}.log"
-    started = time.monotonic()
-    with open(log, "w") as output:
-        completed = subprocess.run(
-            [str(Path(sys.executable).parent / "molecule"), "test", "-s", scenario],
-            check=False,
-            cwd=ROOT / "roles" / role,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"},
-        )
-    seconds = round(time.monotonic() - started, 1)
+    running[name] = activity = progress.Activity(name)
+    outcome = progress.stream(
+        [str(Path(sys.executable).parent / "molecule"), "test", "-s", scenario],
+        log,
+        activity,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"},
+        cwd=ROOT / "roles" / role,
+        show=False,
+    )
+    del running[name]
     result = ScenarioResult(
         role,
         scenario,
-        completed.returncode == 0,
-        seconds,
+        outcome.ok,
+        round(outcome.seconds, 1),
         datetime.now(UTC).isoformat(timespec="seconds"),
         str(log.relative_to(ROOT)),
     )
-    print(
-        f"{'PASS' if result.passed else 'FAIL'} {role}/{scenario} in {seconds}s (log: {result.log})",
-        flush=True,
+    progress.PRINTER.line(
+        f"{'PASS' if result.passed else 'FAIL'} {name} in {progress.elapsed(result.seconds)} (log: {result.log})"
     )
     if not result.passed:
-        print("".join(log.read_text().splitlines(keepends=True)[-60:]), flush=True)
+        progress.PRINTER.line(outcome.failure_report(log.relative_to(ROOT)))
     return result
+
+
+def _report_progress(running: dict[str, progress.Activity], finished: threading.Event, total: int) -> None:
+    """Every few seconds: which scenarios run, at which molecule step and task."""
+    started = time.monotonic()
+    while not finished.wait(5):
+        if running:
+            states = "; ".join(activity.summary() for activity in list(running.values()))
+            progress.PRINTER.show(
+                f"molecule {progress.elapsed(time.monotonic() - started)} ({total} scenarios): {states}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     hosts.check_host_tools()
     hosts.ensure_rootfs()  # once, before scenarios race for it
+    running: dict[str, progress.Activity] = {}
+    finished = threading.Event()
+    reporter = threading.Thread(
+        target=_report_progress, args=(running, finished, len(scenarios)), daemon=True
+    )
+    reporter.start()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda item: run_scenario(*item), scenarios))
+        results = list(pool.map(lambda item: run_scenario(item[0], item[1], running), scenarios))
+    finished.set()
+    progress.PRINTER.done()
     (RESULTS_DIR / "results.json").write_text(json.dumps([asdict(result) for result in results], indent=2))
     print(f"\n{'scenario':40} {'result':6} seconds")
     for result in results:

@@ -2,7 +2,7 @@
 
 Each policy is a plain function over (resource type, properties) — or, for stack policies, over the list of
 resources — that returns violation messages; `resource_policy`/`stack_policy` wrap it for the pulumi-policy SDK.
-The same SDK objects serve `pulumi preview --policy-pack policy` and the offline runner (policy/offline.py).
+The same SDK objects serve `pulumi preview --policy-pack policy` and the offline runner (policy/runner.py).
 Property names are the engine's (camelCase), as CrossGuard hands them over.
 """
 

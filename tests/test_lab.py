@@ -14,11 +14,17 @@ from lab import hosts
 @pytest.fixture
 def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(hosts, "STATE_DIR", tmp_path)
+    monkeypatch.setattr(hosts, "RUN_DIR", tmp_path / "run")
+    monkeypatch.setattr(hosts, "_link_in_use", lambda index: False)  # this machine's real lab hosts aside
     return tmp_path
 
 
+def slot(state: Path, index: int) -> Path:
+    return state / "run" / "slots" / str(index)
+
+
 def _record_host(state: Path, index: int, pid: int) -> None:
-    (state / "slots" / str(index)).mkdir(parents=True)
+    slot(state, index).mkdir(parents=True)
     host_dir = state / "hosts" / f"st{index}"
     host_dir.mkdir(parents=True)
     host = hosts.LabHost(
@@ -32,13 +38,13 @@ def test_a_stale_record_leaves_the_host_now_in_its_slot_alone(lab_state: Path) -
     _record_host(lab_state, 3, os.getpid())
     assert hosts.destroy("st3", pid=os.getpid() + 1) is False
     assert (lab_state / "hosts" / "st3" / "host.json").is_file()
-    assert (lab_state / "slots" / "3").is_dir()
+    assert slot(lab_state, 3).is_dir()
 
 
 def test_a_record_of_a_slot_already_freed_destroys_nothing(lab_state: Path) -> None:
-    (lab_state / "slots" / "5").mkdir(parents=True)  # claimed by a host still booting: no host.json yet
+    slot(lab_state, 5).mkdir(parents=True)  # claimed by a host still booting: no host.json yet
     assert hosts.destroy("st5", pid=12345) is False
-    assert (lab_state / "slots" / "5").is_dir()
+    assert slot(lab_state, 5).is_dir()
 
 
 def test_the_recorded_host_is_powered_off_and_its_slot_freed(
@@ -52,5 +58,31 @@ def test_the_recorded_host_is_powered_off_and_its_slot_freed(
     with pytest.raises(ProcessLookupError):  # stopped and reaped
         os.kill(fake_host.pid, 0)
     assert not (lab_state / "hosts" / "st4").exists()
-    assert not (lab_state / "slots" / "4").exists()
+    assert not slot(lab_state, 4).exists()
     assert commands == [("nft", "delete", "table", "ip", hosts.NAT_TABLE)]
+
+
+def test_slots_are_claimed_machine_wide_whatever_the_state_directory(
+    lab_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI run with its own state directory beside a developer's must not reuse the addresses in use.
+    _record_host(lab_state, 1, os.getpid())
+    monkeypatch.setattr(hosts, "STATE_DIR", lab_state / "another-state-dir")
+    assert hosts._claim_slot() == 2
+
+
+def test_a_slot_whose_link_exists_is_skipped(lab_state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hosts, "_link_in_use", lambda index: index == 1)
+    assert hosts._claim_slot() == 2
+
+
+def test_the_nat_table_stays_while_another_state_directorys_host_runs(
+    lab_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands: list[tuple[str, ...]] = []
+    monkeypatch.setattr(hosts, "_run", lambda *argv, **_: commands.append(argv))
+    slot(lab_state, 7).mkdir(parents=True)  # a host of another state directory
+    fake_host = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    _record_host(lab_state, 4, fake_host.pid)
+    assert hosts.destroy("st4", pid=fake_host.pid) is True
+    assert commands == []
