@@ -1,4 +1,4 @@
-"""`secure-tenant-lab`: create, list and destroy throwaway Debian 12 lab hosts."""
+"""`secure-tenant-lab`: create, list and destroy throwaway Debian lab hosts."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="boot a host; prints its connection details as JSON")
     create.add_argument("hostname")
+    create.add_argument("--release", default=hosts.DEFAULT_RELEASE, help="Debian release: 12 or 13")
     destroy = commands.add_parser("destroy", help="power off and delete hosts")
     destroy.add_argument("lab_ids", nargs="+")
     destroy.add_argument(
@@ -20,11 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("list", help="running hosts, one JSON object a line")
     commands.add_parser("gc", help="delete hosts whose nspawn process died")
-    commands.add_parser("rootfs", help="build the cached root file system now")
+    rootfs = commands.add_parser("rootfs", help="build the cached root file system now")
+    rootfs.add_argument("--release", default=hosts.DEFAULT_RELEASE, help="Debian release: 12 or 13")
     args = parser.parse_args(argv)
     try:
         if args.command == "create":
-            print(hosts.create(args.hostname).to_json())
+            print(hosts.create(args.hostname, args.release).to_json())
         elif args.command == "destroy":
             for lab_id in args.lab_ids:
                 if not hosts.destroy(lab_id, args.pid):
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(hosts.gc()))
         else:
             hosts.check_host_tools()
-            print(hosts.ensure_rootfs())
+            print(hosts.ensure_rootfs(args.release))
     except hosts.LabError as error:
         print(f"secure-tenant-lab: {error}", file=sys.stderr)
         return 2

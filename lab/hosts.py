@@ -1,4 +1,4 @@
-"""Throwaway Debian 12 lab hosts booted with systemd-nspawn (recipe: shared/LAB.md).
+"""Throwaway Debian lab hosts (12 or 13) booted with systemd-nspawn.
 
 One cached debootstrap root file system; every host is a copy of it with its own /24 in 10.77.0.0/16,
 its own veth link, and the lab SSH key. Hosts are keyed by a lab id so that several molecule scenarios,
@@ -31,7 +31,9 @@ LAB_NETWORK = "10.77.0.0/16"
 NAT_TABLE = "secure_tenant_lab"
 # Like Debian's cloud images: systemd, sshd, python3 for Ansible, sudo for the admin user, the CA bundle.
 ROOTFS_PACKAGES = "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,sudo,ca-certificates"
-ROOTFS_SUITE = "bookworm"
+# Debian releases a lab host can run, by version; SECURE_TENANT_LAB_RELEASE picks the default.
+RELEASES = {"12": "bookworm", "13": "trixie"}
+DEFAULT_RELEASE = os.environ.get("SECURE_TENANT_LAB_RELEASE", "12")
 # CAs this machine trusts beyond Debian's bundle (e.g. an egress proxy's): lab hosts sit on the same network.
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 HOST_TOOLS = ("systemd-nspawn", "debootstrap", "nft", "ssh", "ssh-keygen")
@@ -92,21 +94,31 @@ def ssh_key() -> Path:
     return key
 
 
-def ensure_rootfs() -> Path:
-    """Build the cached Debian 12 root file system once (about a minute), reuse it afterwards."""
+def suite_of(release: str) -> str:
+    """The Debian suite of a release given as a version ("13") or a codename ("trixie")."""
+    if release in RELEASES.values():
+        return release
+    if release not in RELEASES:
+        raise LabError(f"unknown Debian release {release!r}: the lab boots {', '.join(RELEASES)}")
+    return RELEASES[release]
+
+
+def ensure_rootfs(release: str = DEFAULT_RELEASE) -> Path:
+    """Build the cached root file system of a release once (about a minute), reuse it afterwards."""
+    suite = suite_of(release)
     with _lab_lock():
-        return _build_rootfs()
+        return _build_rootfs(suite)
 
 
-def rootfs_path() -> Path:
+def rootfs_path(suite: str) -> Path:
     """The cached root file system, named after what it was built from: a change of suite or packages
     builds a new one instead of silently reusing the old (and never pulls one from under a running copy)."""
-    recipe = hashlib.sha256(f"{ROOTFS_SUITE} {ROOTFS_PACKAGES}".encode()).hexdigest()[:10]
-    return STATE_DIR / f"rootfs-{ROOTFS_SUITE}-{recipe}"
+    recipe = hashlib.sha256(f"{suite} {ROOTFS_PACKAGES}".encode()).hexdigest()[:10]
+    return STATE_DIR / f"rootfs-{suite}-{recipe}"
 
 
-def _build_rootfs() -> Path:
-    rootfs = rootfs_path()
+def _build_rootfs(suite: str) -> Path:
+    rootfs = rootfs_path(suite)
     if (rootfs / ".complete").exists():
         return rootfs
     building = rootfs.with_name(rootfs.name + ".building")
@@ -115,9 +127,9 @@ def _build_rootfs() -> Path:
         "debootstrap",
         "--variant=minbase",
         f"--include={ROOTFS_PACKAGES}",
-        ROOTFS_SUITE,
+        suite,
         str(building),
-        debian_mirror(ROOTFS_SUITE),
+        debian_mirror(suite),
     )
     _run("chroot", str(building), "systemctl", "enable", "systemd-networkd", "ssh")
     shutil.rmtree(building / "var/cache/apt/archives", ignore_errors=True)
@@ -262,15 +274,16 @@ def _wait_until_running(host: LabHost, log: Path) -> None:
     )
 
 
-def create(hostname: str) -> LabHost:
-    """Boot a fresh Debian 12 host and return once its sshd answers and systemd has started."""
+def create(hostname: str, release: str = DEFAULT_RELEASE) -> LabHost:
+    """Boot a fresh Debian host and return once its sshd answers and systemd has started."""
+    suite = suite_of(release)
     if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", hostname):
         raise LabError(
             f"hostname {hostname!r} must be lowercase letters, digits and '-', starting with a letter"
         )
     check_host_tools()
     with _lab_lock():
-        rootfs = _build_rootfs()
+        rootfs = _build_rootfs(suite)
         ssh_key()
         index = _claim_slot()
         _ensure_nat()

@@ -141,6 +141,10 @@ def stream(
             bufsize=1,
         )
         assert process.stdout is not None
+        finished = threading.Event()
+        if show:
+            # A task can be silent for minutes (an apt transaction): the elapsed time still moves on screen.
+            threading.Thread(target=_heartbeat, args=(activity, finished), daemon=True).start()
         for line in process.stdout:
             out.write(line)
             out.flush()
@@ -149,9 +153,15 @@ def stream(
             if show:
                 PRINTER.show(activity.summary())
         returncode = process.wait()
+        finished.set()
     if show:
         PRINTER.done()
     return Outcome(returncode, time.monotonic() - activity.started, "".join(lines), activity)
+
+
+def _heartbeat(activity: Activity, finished: threading.Event) -> None:
+    while not finished.wait(1 if PRINTER.tty else LOG_INTERVAL_S):
+        PRINTER.show(activity.summary())
 
 
 def count_tasks(
