@@ -27,6 +27,10 @@ from lab import demo, hosts, progress
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
 ANSIBLE = str(Path(sys.executable).parent / "ansible")
+# A fixed reference, measured once on this kind of machine (2 cores, ansible-core 2.19.14, pipelining on, a fresh
+# lab host): dev-sec's os_hardening + ssh_hardening, 131 tasks on the re-run. Our ratio to it shows whether a change
+# added round trips; "seconds per task" shows whether it made each one dearer.
+DEV_SEC = {"first converge": 118.6, "no-change re-run": 95.5, "re-run seconds per task": round(95.5 / 131, 2)}
 
 
 def timed_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
@@ -135,6 +139,10 @@ def bench_lab(runs: int) -> dict[str, Any]:
                 "second converge, pipelining off (before)": round(no_pipelining, 1),
                 "re-run tasks": tasks,
                 "re-run tasks per second": round(tasks / second, 1),
+                "re-run seconds per task": round(second / tasks, 2),
+                "re-run seconds per task, dev-sec (reference)": DEV_SEC["re-run seconds per task"],
+                "first converge / dev-sec reference": round(first / DEV_SEC["first converge"], 2),
+                "re-run / dev-sec reference": round(second / DEV_SEC["no-change re-run"], 2),
                 "verify": round(verify, 1),
                 "slowest re-run tasks": slowest_tasks(stdout),
             }
