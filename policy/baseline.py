@@ -1,8 +1,11 @@
-"""The security baseline as CrossGuard policies.
+"""The security baseline as CrossGuard policies that judge effects, not names.
 
-Each policy is a plain function over (resource type, properties) — or, for stack policies, over the list of
-resources — that returns violation messages; `resource_policy`/`stack_policy` wrap it for the pulumi-policy SDK.
-The same SDK objects serve `pulumi preview --policy-pack policy` and the offline runner (policy/runner.py).
+Each policy is a plain function that returns violation messages: a resource policy over (resource type, inputs),
+a stack policy over a `StackView` of every resource (resolved values, property dependencies, policy config).
+Encryption is proven by what protects the data (a key of this stack), ranges are judged as sets (two halves of
+0.0.0.0/0 are the internet), a subnet is public when its routes make it so, and a malformed value is a violation
+naming the property, never a crash of the pack. `resource_policy`/`stack_policy` register each function and wrap
+it for the pulumi-policy SDK; the same objects serve `pulumi preview --policy-pack policy` and policy/runner.py.
 Property names are the engine's (camelCase), as CrossGuard hands them over.
 """
 
@@ -10,14 +13,17 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from ipaddress import ip_network
+from functools import cache, cached_property, wraps
+from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
+from itertools import pairwise
 from typing import Any, cast
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -25,21 +31,80 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra.config import ALB_TLS_POLICIES, MIN_LOG_RETENTION_DAYS
+from infra.config import (
+    ALB_TLS_POLICIES,
+    MIN_BACKUP_DAILY_RETENTION_DAYS,
+    MIN_BACKUP_MONTHLY_RETENTION_MONTHS,
+    MIN_LOG_RETENTION_DAYS,
+    WAF_RATE_LIMIT_RANGE,
+)
 from infra.config import EU_REGIONS as CONFIG_EU_REGIONS
 
 # One source of truth with the stack's own config validation: the pack judges by the same lists.
 EU_REGIONS = CONFIG_EU_REGIONS
 MIN_RETENTION_DAYS = MIN_LOG_RETENTION_DAYS
 REQUIRED_TAGS = ("tenant", "environment")
-# Listener policies that negotiate TLS 1.2 or 1.3 only, without the CBC "Ext" ciphers.
+# Listener policies that negotiate TLS 1.2 or 1.3 only, without the CBC "Ext" ciphers (ALB and NLB alike).
 TLS12_PLUS_POLICIES = frozenset(ALB_TLS_POLICIES)
-# (protocol, port) that may be open to the whole internet: the ALB's HTTP(S) and the VPN.
-PUBLIC_PORTS = frozenset({("tcp", 80), ("tcp", 443), ("udp", 1194)})
+# Months of the longest backup rule, counted as the backup plan counts them (31 days a month).
+MIN_BACKUP_LONGEST_DAYS = MIN_BACKUP_MONTHLY_RETENTION_MONTHS * 31
+# A restore test at least every 6 months (BAK-01).
+MAX_RESTORE_TEST_MONTHS = 6
+
+# What the engine hands a policy for a value not known before deployment.
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+KMS_KEY_TYPES = ("aws:kms/key:Key", "aws:kms/externalKey:ExternalKey", "aws:kms/replicaKey:ReplicaKey")
+KMS_ALIAS = "aws:kms/alias:Alias"
+BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+SSE_TYPES = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+)
 LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 LOAD_BALANCER_TYPES = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SG_RULE_TYPES = (
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:ec2/securityGroupRule:SecurityGroupRule",
+)
+SUBNET = "aws:ec2/subnet:Subnet"
+INSTANCE = "aws:ec2/instance:Instance"
+FIREWALL = "aws:networkfirewall/firewall:Firewall"
+FIREWALL_POLICY = "aws:networkfirewall/firewallPolicy:FirewallPolicy"
+RULE_GROUP = "aws:networkfirewall/ruleGroup:RuleGroup"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+TRAIL = "aws:cloudtrail/trail:Trail"
+VAULT = "aws:backup/vault:Vault"
+VPC = "aws:ec2/vpc:Vpc"
+RECORDER = "aws:cfg/recorder:Recorder"
+# Ports that reach a host's administration: never from routable addresses, only through the VPN.
+ADMIN_PORTS = (22, 3389)
+# Source ranges that together span this much routable space are "the internet" (no admin, office or partner
+# range is remotely that large): a /8 of IPv4, a /16 of IPv6.
+WORLD_ADDRESSES = {4: 2**24, 6: 2**112}
+# Address blocks that are not reachable from the internet (RFC 1918, CGNAT, loopback, link-local, ULA).
+NON_ROUTABLE = tuple(
+    ip_network(block)
+    for block in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+)
+# The managed rule groups every web ACL runs, blocking (not only counting).
+WAF_MANAGED_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+
+
+class Malformed(ValueError):
+    """A property holds a value no AWS API would accept; reported as a violation naming the property."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +117,104 @@ class StackResource:
     props: Mapping[str, Any]
     property_dependencies: Mapping[str, list[str]] = field(default_factory=dict)
 
+    def tag(self, key: str) -> Any:
+        tags = self.props.get("tags")
+        return tags.get(key) if isinstance(tags, Mapping) else None
+
+
+@dataclass
+class StackView:
+    """Every resource of the stack, with the cross-references a stack policy follows, and the policy config."""
+
+    resources: list[StackResource]
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def of(self, *types: str) -> list[StackResource]:
+        return [r for r in self.resources if r.type in types]
+
+    @cached_property
+    def _by_identity(self) -> dict[str, list[StackResource]]:
+        """Resources by the values other resources use to name them: id, ARN, bucket and vault names."""
+        index: dict[str, list[StackResource]] = {}
+        for resource in self.resources:
+            names = [resource.props.get(key) for key in ("id", "arn", "keyId")]
+            if resource.type in (
+                *BUCKET_TYPES,
+                VAULT,
+                LOG_GROUP,
+                KMS_ALIAS,
+                RULE_GROUP,
+                FIREWALL_POLICY,
+                RECORDER,
+            ):
+                names += [resource.props.get("bucket"), resource.props.get("name")]
+            for value in names:
+                if _known(value) and isinstance(value, str):
+                    index.setdefault(value, []).append(resource)
+        return index
+
+    @cached_property
+    def _by_urn(self) -> dict[str, StackResource]:
+        return {r.urn: r for r in self.resources}
+
+    def targets(self, resource: StackResource, prop: str, value: Any = None) -> list[StackResource]:
+        """The stack's resources that `prop` of `resource` names: by value, or by dependency when unknown."""
+        value = resource.props.get(prop) if value is None else value
+        found: list[StackResource] = []
+        for item in _as_list(value):
+            if isinstance(item, str) and _known(item):
+                found += self._by_identity.get(item, [])
+        if not found and not _has_known_value(value):
+            found = [
+                self._by_urn[urn]
+                for urn in resource.property_dependencies.get(prop, [])
+                if urn in self._by_urn
+            ]
+        return found
+
+    def refers(self, resource: StackResource, prop: str, target: StackResource) -> bool:
+        return any(t.urn == target.urn for t in self.targets(resource, prop))
+
+    def users(self, target: StackResource, types: tuple[str, ...], prop: str) -> list[StackResource]:
+        """The resources of `types` whose `prop` names `target`."""
+        return [r for r in self.of(*types) if self.refers(r, prop, target)]
+
+    @cached_property
+    def keys(self) -> list[StackResource]:
+        """The KMS keys this stack declares, and its aliases that point at them."""
+        keys = self.of(*KMS_KEY_TYPES)
+        aliases = [a for a in self.of(KMS_ALIAS) if any(t in keys for t in self.targets(a, "targetKeyId"))]
+        return keys + aliases
+
+    def key_problem(self, resource: StackResource, prop: str, value: Any, what: str) -> str | None:
+        """Why `value` (at `what`) is not a KMS key of this stack, or None when it is one."""
+        trusted = _as_list(self.config.get("trustedKeyArns"))
+        if value is None or value == "":
+            return f"{resource.name}: {what} names no KMS key: use a key of this stack"
+        if not isinstance(value, str):
+            raise Malformed(f"{what} {value!r} is not a KMS key ARN or id")
+        if value in trusted:
+            return None
+        if _known(value):
+            if any(t in self.keys for t in self._by_identity.get(value, [])):
+                return None
+            return (
+                f"{resource.name}: {what} {value!r} is not a KMS key of this stack: use one of the stack's keys "
+                "(or name it in the policy config trustedKeyArns)"
+            )
+        if any(t in self.keys for t in self.targets(resource, prop, value)):
+            return None
+        return f"{resource.name}: {what} is not known to come from a KMS key of this stack"
+
+    @cached_property
+    def environment(self) -> str | None:
+        """The stack's environment: prod as soon as any resource says so (a missing tag cannot hide it)."""
+        values = {r.tag("environment") for r in self.resources} - {None}
+        return "prod" if "prod" in values else next(iter(sorted(map(str, values))), None)
+
 
 ResourceCheck = Callable[[str, Mapping[str, Any]], list[str]]
-StackCheck = Callable[[list[StackResource]], list[str]]
+StackCheck = Callable[[StackView], list[str]]
 
 
 @dataclass(frozen=True)
@@ -64,28 +224,61 @@ class PolicySpec:
     control: str
     check: ResourceCheck | StackCheck
     stack: bool = False
+    config_schema: Mapping[str, Mapping[str, Any]] | None = None
 
 
 POLICIES: list[PolicySpec] = []
 
 
+def _never_crash(name: str, check: Callable[..., list[str]]) -> Callable[..., list[str]]:
+    """A malformed value becomes a violation with its message; no input may stop the whole pack."""
+
+    @wraps(check)
+    def guarded(*args: Any) -> list[str]:
+        try:
+            return check(*args)
+        except Malformed as error:
+            return [f"malformed value: {error}"]
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
+            return [f"malformed value ({name} could not read it): {type(error).__name__}: {error}"]
+
+    return guarded
+
+
 def resource_policy(name: str, control: str) -> Callable[[ResourceCheck], ResourceCheck]:
     def register(check: ResourceCheck) -> ResourceCheck:
-        POLICIES.append(PolicySpec(name, (check.__doc__ or name).strip(), control, check))
-        return check
+        guarded = cast(ResourceCheck, _never_crash(name, check))
+        POLICIES.append(PolicySpec(name, (check.__doc__ or name).strip(), control, guarded))
+        return guarded
 
     return register
 
 
-def stack_policy(name: str, control: str) -> Callable[[StackCheck], StackCheck]:
+def stack_policy(
+    name: str, control: str, config_schema: Mapping[str, Mapping[str, Any]] | None = None
+) -> Callable[[StackCheck], StackCheck]:
     def register(check: StackCheck) -> StackCheck:
-        POLICIES.append(PolicySpec(name, (check.__doc__ or name).strip(), control, check, stack=True))
-        return check
+        guarded = cast(StackCheck, _never_crash(name, check))
+        POLICIES.append(
+            PolicySpec(name, (check.__doc__ or name).strip(), control, guarded, True, config_schema)
+        )
+        return guarded
 
     return register
 
 
-def _get(props: Mapping[str, Any], *path: str) -> Any:
+# --- value helpers -------------------------------------------------------------------------------------------
+
+
+def _known(value: Any) -> bool:
+    return value is not None and value != UNKNOWN
+
+
+def _has_known_value(value: Any) -> bool:
+    return any(isinstance(item, str) and _known(item) for item in _as_list(value))
+
+
+def _get(props: Any, *path: str) -> Any:
     value: Any = props
     for key in path:
         if isinstance(value, list):
@@ -99,17 +292,83 @@ def _get(props: Mapping[str, Any], *path: str) -> Any:
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    return list(value) if isinstance(value, list) else [value]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _json(value: Any) -> Mapping[str, Any]:
+def _mappings(value: Any, what: str) -> list[Mapping[str, Any]]:
+    items = _as_list(value)
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise Malformed(f"{what} holds {item!r}, not an object")
+    return cast(list[Mapping[str, Any]], items)
+
+
+def _json(value: Any, what: str) -> Mapping[str, Any]:
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-        return parsed if isinstance(parsed, Mapping) else {}
-    return value if isinstance(value, Mapping) else {}
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise Malformed(f"{what} is not JSON ({error.msg})") from None
+    if not isinstance(value, Mapping):
+        raise Malformed(f"{what} is not a JSON object")
+    return value
+
+
+def _number(value: Any, what: str, default: float | None = None) -> float:
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise Malformed(f"{what} {value!r} is not a number")
+    try:
+        return float(value)
+    except ValueError:
+        raise Malformed(f"{what} {value!r} is not a number") from None
+
+
+def _network(value: Any, what: str) -> IPv4Network | IPv6Network:
+    if not isinstance(value, str):
+        raise Malformed(f"{what} {value!r} is not a CIDR range")
+    try:
+        return ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise Malformed(f"{what} {value!r} is not a CIDR range") from None
+
+
+def _routable(networks: Iterable[IPv4Network | IPv6Network]) -> dict[int, int]:
+    """Addresses reachable from the internet in the union of `networks`, per IP version."""
+    networks = list(networks)
+    unions: dict[int, list[IPv4Network] | list[IPv6Network]] = {
+        4: list(collapse_addresses(n for n in networks if isinstance(n, IPv4Network))),
+        6: list(collapse_addresses(n for n in networks if isinstance(n, IPv6Network))),
+    }
+    counts = {4: 0, 6: 0}
+    for version, union in unions.items():
+        for network in union:
+            # CIDR blocks overlap only by containment, and the non-routable blocks are disjoint.
+            private = sum(
+                min(block.num_addresses, network.num_addresses)
+                for block in NON_ROUTABLE
+                if block.version == version and network.overlaps(block)
+            )
+            counts[version] += max(0, network.num_addresses - private)
+    return counts
+
+
+def is_world(networks: Iterable[IPv4Network | IPv6Network]) -> bool:
+    """The union of these ranges is the internet, however it is split."""
+    counts = _routable(list(networks))
+    return any(counts[version] >= WORLD_ADDRESSES[version] for version in (4, 6))
+
+
+def _has_routable(networks: Iterable[IPv4Network | IPv6Network]) -> bool:
+    return any(_routable(list(networks)).values())
+
+
+def _describe(networks: Iterable[IPv4Network | IPv6Network]) -> str:
+    return ", ".join(sorted(map(str, networks)))
+
+
+# --- tags, regions and keys ------------------------------------------------------------------------------------
 
 
 @cache
@@ -126,19 +385,43 @@ def _is_taggable(resource_type: str) -> bool:
     return hasattr(getattr(module, class_name, None), "tags_all")
 
 
-# --- resource policies ---------------------------------------------------------------------------------------
+def _region_problems(props: Mapping[str, Any], what: str) -> list[str]:
+    problems = []
+    region = props.get("region")
+    if _known(region) and region is not None:
+        if not isinstance(region, str):
+            raise Malformed(f"region {region!r} is not a region name")
+        if region not in EU_REGIONS:
+            problems.append(
+                f"{what} region {region} is outside the EU: use one of {', '.join(sorted(EU_REGIONS))}"
+            )
+    zones = [*_as_list(props.get("availabilityZone")), *_as_list(props.get("availabilityZones"))]
+    for zone in zones:
+        if not _known(zone):
+            continue
+        if not isinstance(zone, str) or not zone:
+            raise Malformed(f"availability zone {zone!r} is not a zone name")
+        if zone[:-1] not in EU_REGIONS:
+            problems.append(f"availability zone {zone} is outside the EU")
+    return problems
 
 
 @resource_policy("eu-region-only", "NET-02")
 def eu_region_only(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Resources, providers and zones are in EU regions only."""
-    region = props.get("region")
-    if isinstance(region, str) and region not in EU_REGIONS:
-        return [f"region {region} is outside the EU"]
-    zone = props.get("availabilityZone")
-    if isinstance(zone, str) and zone[:-1] not in EU_REGIONS:
-        return [f"availability zone {zone} is outside the EU"]
-    return []
+    """Every resource's own region (pulumi-aws per-resource `region`) and zones are in the EU."""
+    if resource_type.startswith("pulumi:providers:"):
+        return []
+    return _region_problems(props, "resource")
+
+
+@resource_policy("eu-providers-only", "NET-02")
+def eu_providers_only(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Every AWS provider names an EU region (a provider without one would follow the caller's environment)."""
+    if resource_type != "pulumi:providers:aws":
+        return []
+    if props.get("region") is None:
+        return ["AWS provider without a region: set region to an EU region"]
+    return _region_problems(props, "provider")
 
 
 @resource_policy("tenant-tags", "NET-01")
@@ -147,8 +430,21 @@ def tenant_tags(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if not _is_taggable(resource_type):
         return []
     tags = props.get("tags") or {}
+    if not isinstance(tags, Mapping):
+        raise Malformed(f"tags {tags!r} is not a map")
     missing = [tag for tag in REQUIRED_TAGS if not tags.get(tag)]
     return [f"missing tag(s) {', '.join(missing)}"] if missing else []
+
+
+@stack_policy("single-tenant", "NET-01")
+def single_tenant(stack: StackView) -> list[str]:
+    """One stack, one tenant and one environment: no resource is tagged for another."""
+    problems = []
+    for tag in REQUIRED_TAGS:
+        values = {str(r.tag(tag)) for r in stack.resources if r.tag(tag)}
+        if len(values) > 1:
+            problems.append(f"resources are tagged {tag} = {', '.join(sorted(values))}: one stack serves one")
+    return problems
 
 
 @resource_policy("kms-key-rotation", "CRY-01")
@@ -159,155 +455,667 @@ def kms_key_rotation(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _cmk(value: Any) -> bool:
-    return isinstance(value, str) and bool(value) and "alias/aws/" not in value
+_KMS_PROP = re.compile(r"(?i)^(kms\w*key\w*|targetKeyId|s3KmsKeyArn)$")
 
 
-@resource_policy("customer-managed-encryption", "CRY-01")
-def customer_managed_encryption(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Logs, buckets, volumes, topics, trails, firewalls and backups are encrypted with a tenant CMK."""
-    problems: dict[str, Callable[[], bool]] = {
-        LOG_GROUP: lambda: _cmk(props.get("kmsKeyId")),
-        "aws:sns/topic:Topic": lambda: _cmk(props.get("kmsMasterKeyId")),
-        "aws:cloudtrail/trail:Trail": lambda: _cmk(props.get("kmsKeyId")),
-        "aws:backup/vault:Vault": lambda: _cmk(props.get("kmsKeyArn")),
-        "aws:ec2/volume:Volume": lambda: props.get("encrypted") is True and _cmk(props.get("kmsKeyId")),
-        "aws:networkfirewall/firewall:Firewall": lambda: (
-            _get(props, "encryptionConfiguration", "type") == "CUSTOMER_KMS"
-        ),
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": lambda: (
-            all(
-                _get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") == "aws:kms"
-                and _cmk(_get(rule, "applyServerSideEncryptionByDefault", "kmsMasterKeyId"))
-                for rule in _as_list(props.get("rules"))
+def _kms_references(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, value) of every property that names a KMS key, at any depth."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            in_encryption = path.split(".")[-1].split("[")[0] == "encryptionConfiguration"
+            if _KMS_PROP.match(str(key)) or (key == "keyId" and in_encryption):
+                yield where, item
+            else:
+                yield from _kms_references(item, where)
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            yield from _kms_references(item, f"{path}[{position}]")
+
+
+@stack_policy(
+    "kms-keys-of-this-stack",
+    "CRY-01",
+    {"trustedKeyArns": {"type": "array", "items": {"type": "string"}, "default": []}},
+)
+def kms_keys_of_this_stack(stack: StackView) -> list[str]:
+    """Every KMS key reference, in any property of any resource, is a key declared in this stack (or trusted
+    by name in the policy config): any other string is not a tenant key."""
+    problems = []
+    for resource in stack.resources:
+        if resource.type in KMS_KEY_TYPES:
+            continue
+        for path, value in _kms_references(resource.props):
+            problem = stack.key_problem(resource, path.split(".")[0].split("[")[0], value, path)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+# --- encryption at rest: what protects the data -------------------------------------------------------------
+
+
+# Where a resource's data is encrypted: the resource holding the setting, the property, the key it names, and a
+# problem when the setting leaves the data unprotected whatever the key.
+Place = tuple[StackResource, str, Any, str | None]
+
+
+def _encryption_policy(
+    name: str,
+    doc: str,
+    types: tuple[str, ...],
+    locate: Callable[[StackView, StackResource], list[Place]],
+) -> StackCheck:
+    """Register a stack policy: each resource of `types` is protected by a key of this stack.
+
+    `locate` gives each `Place` the resource's data is encrypted; none at all is a violation.
+    """
+
+    def check(stack: StackView) -> list[str]:
+        problems = []
+        for resource in stack.of(*types):
+            places = locate(stack, resource)
+            if not places:
+                problems.append(f"{resource.name}: not encrypted with a KMS key of this stack")
+            for owner, prop, key, problem in places:
+                if problem:
+                    problems.append(f"{resource.name}: {problem}")
+                    continue
+                key_problem = stack.key_problem(owner, prop, key, prop)
+                if key_problem:
+                    problems.append(key_problem)
+        return problems
+
+    check.__doc__ = doc
+    return stack_policy(name, "CRY-01")(check)
+
+
+def _prop_key(*props: str) -> Callable[[StackView, StackResource], list[Place]]:
+    def locate(_stack: StackView, resource: StackResource) -> list[Place]:
+        for prop in props:
+            if resource.props.get(prop) is not None or prop in resource.property_dependencies:
+                return [(resource, prop, resource.props.get(prop), None)]
+        return []
+
+    return locate
+
+
+def _bucket_encryption(stack: StackView, bucket: StackResource) -> list[Place]:
+    rules: list[tuple[StackResource, str, Mapping[str, Any]]] = []
+    for config in stack.of(*SSE_TYPES):
+        if stack.refers(config, "bucket", bucket):
+            rules += [(config, "rules", rule) for rule in _mappings(config.props.get("rules"), "rules")]
+    legacy = _get(bucket.props, "serverSideEncryptionConfiguration", "rule")
+    if isinstance(legacy, Mapping):
+        rules.append((bucket, "serverSideEncryptionConfiguration", legacy))
+    places: list[Place] = []
+    for owner, prop, rule in rules:
+        default = _get(rule, "applyServerSideEncryptionByDefault") or {}
+        algorithm = _get(default, "sseAlgorithm")
+        if algorithm not in ("aws:kms", "aws:kms:dsse"):
+            places.append(
+                (owner, prop, None, f"server-side encryption {algorithm} is not aws:kms with a tenant key")
             )
-            and bool(props.get("rules"))
-        ),
-    }
-    check = problems.get(resource_type)
-    return ["not encrypted with a customer-managed KMS key"] if check and not check() else []
+        else:
+            places.append((owner, prop, _get(default, "kmsMasterKeyId"), None))
+    return places
 
 
-@resource_policy("ebs-encrypted", "CRY-01")
-def ebs_encrypted(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Instance root and data volumes are encrypted with a tenant key."""
-    if resource_type != "aws:ec2/instance:Instance":
-        return []
-    devices = [props.get("rootBlockDevice") or {}, *_as_list(props.get("ebsBlockDevices"))]
-    if all(d.get("encrypted") is True and _cmk(d.get("kmsKeyId")) for d in devices):
-        return []
-    return ["an EBS volume of the instance is not encrypted with a customer-managed key"]
+def _ebs_encryption(stack: StackView, resource: StackResource) -> list[Place]:
+    if resource.type == INSTANCE:
+        devices = [("rootBlockDevice", resource.props.get("rootBlockDevice"))]
+        devices += [("ebsBlockDevices", d) for d in _as_list(resource.props.get("ebsBlockDevices"))]
+    elif resource.type == "aws:ec2/launchTemplate:LaunchTemplate":
+        mappings = _mappings(resource.props.get("blockDeviceMappings"), "blockDeviceMappings")
+        devices = [("blockDeviceMappings", m.get("ebs")) for m in mappings]
+        if not devices:
+            return [(resource, "blockDeviceMappings", None, "the root volume's encryption is not declared")]
+    else:
+        devices = [("kmsKeyId", resource.props)]
+    places: list[Place] = []
+    for prop, device in devices:
+        if not isinstance(device, Mapping):
+            places.append(
+                (
+                    resource,
+                    prop,
+                    None,
+                    f"{prop}: the volume's encryption is not declared (set encrypted and a key)",
+                )
+            )
+        elif device.get("encrypted") not in (True, "true"):
+            places.append((resource, prop, None, f"{prop}: the volume is not encrypted"))
+        else:
+            places.append((resource, prop, device.get("kmsKeyId"), None))
+    return places
 
 
-@resource_policy("imdsv2-required", "HST-01")
-def imdsv2_required(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Instances and launch templates require IMDSv2 tokens."""
-    launched = resource_type in ("aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate")
-    if launched and _get(props, "metadataOptions", "httpTokens") != "required":
-        return ["IMDSv2 is not required: set metadata_options.http_tokens='required'"]
-    return []
+def _firewall_encryption(_stack: StackView, resource: StackResource) -> list[Place]:
+    config = resource.props.get("encryptionConfiguration")
+    if not isinstance(config, Mapping) or config.get("type") != "CUSTOMER_KMS":
+        kind = config.get("type") if isinstance(config, Mapping) else "AWS_OWNED_KMS_KEY"
+        return [
+            (
+                resource,
+                "encryptionConfiguration",
+                None,
+                f"encryption {kind} is not CUSTOMER_KMS with a tenant key",
+            )
+        ]
+    return [(resource, "encryptionConfiguration", config.get("keyId"), None)]
 
 
-@resource_policy("log-retention-12-months", "LOG-02")
-def log_retention(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Log groups keep logs at least 400 days (12 full months)."""
-    if resource_type == LOG_GROUP:
-        days = props.get("retentionInDays")
-        if not isinstance(days, (int, float)) or days < MIN_RETENTION_DAYS:
-            return [f"retention {days} days is below {MIN_RETENTION_DAYS}"]
-    return []
+s3_buckets_encrypted = _encryption_policy(
+    "s3-buckets-encrypted-with-stack-key",
+    "Every bucket has server-side encryption aws:kms with a key of this stack (no configuration is no key).",
+    BUCKET_TYPES,
+    _bucket_encryption,
+)
+log_groups_encrypted = _encryption_policy(
+    "log-groups-encrypted-with-stack-key",
+    "Every log group is encrypted with a key of this stack.",
+    (LOG_GROUP,),
+    _prop_key("kmsKeyId"),
+)
+ebs_encrypted = _encryption_policy(
+    "ebs-encrypted",
+    "Every EBS volume, instance block device and launch template volume is encrypted with a key of this stack.",
+    ("aws:ebs/volume:Volume", "aws:ec2/volume:Volume", INSTANCE, "aws:ec2/launchTemplate:LaunchTemplate"),
+    _ebs_encryption,
+)
+sns_topics_encrypted = _encryption_policy(
+    "sns-topics-encrypted-with-stack-key",
+    "Every SNS topic is encrypted with a key of this stack.",
+    ("aws:sns/topic:Topic",),
+    _prop_key("kmsMasterKeyId"),
+)
+backup_vaults_encrypted = _encryption_policy(
+    "backup-vaults-encrypted-with-stack-key",
+    "Every backup vault is encrypted with a key of this stack.",
+    (VAULT,),
+    _prop_key("kmsKeyArn"),
+)
+network_firewall_encrypted = _encryption_policy(
+    "network-firewall-encrypted-with-stack-key",
+    "Network firewalls, their policies and rule groups are encrypted with a key of this stack.",
+    (FIREWALL, FIREWALL_POLICY, RULE_GROUP),
+    _firewall_encryption,
+)
+cloudtrail_encrypted = _encryption_policy(
+    "cloudtrail-encrypted-with-stack-key",
+    "Every CloudTrail trail encrypts its log files with a key of this stack.",
+    (TRAIL,),
+    _prop_key("kmsKeyId"),
+)
 
 
-@resource_policy("s3-public-access-blocked", "CRY-03")
-def s3_public_access_blocked(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Bucket public access blocks set all four flags."""
-    if resource_type != "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
-        return []
+# --- S3 ---------------------------------------------------------------------------------------------------------
+
+
+def _bucket_companions(
+    stack: StackView, types: tuple[str, ...], accept: Callable[[StackResource], list[str]], missing: str
+) -> list[str]:
+    """Each bucket has a companion resource of `types` (public access block, policy...) that `accept`s."""
+    problems = []
+    for bucket in stack.of(*BUCKET_TYPES):
+        companions = [c for c in stack.of(*types) if stack.refers(c, "bucket", bucket)]
+        if not companions:
+            problems.append(f"bucket {bucket.name} has no {missing}")
+        for companion in companions:
+            problems += [f"bucket {bucket.name}: {problem}" for problem in accept(companion)]
+    return problems
+
+
+@stack_policy("s3-public-access-blocked", "CRY-03")
+def s3_public_access_blocked(stack: StackView) -> list[str]:
+    """Every bucket has a public access block with all four flags set."""
     flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
-    off = [flag for flag in flags if props.get(flag) is not True]
-    return [f"public access not blocked: {', '.join(off)}"] if off else []
+
+    def accept(block: StackResource) -> list[str]:
+        off = [flag for flag in flags if block.props.get(flag) is not True]
+        return [f"public access not blocked: {', '.join(off)}"] if off else []
+
+    return _bucket_companions(
+        stack, ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",), accept, "public access block"
+    )
 
 
 def _denies_insecure_transport(policy: Mapping[str, Any]) -> bool:
-    for statement in _as_list(policy.get("Statement")):
+    """A Deny of every S3 action to everyone when aws:SecureTransport is false."""
+    for statement in _mappings(policy.get("Statement"), "policy Statement"):
         condition = _get(statement, "Condition", "Bool") or {}
-        if statement.get("Effect") == "Deny" and str(condition.get("aws:SecureTransport")).lower() == "false":
+        principal = statement.get("Principal")
+        everyone = principal == "*" or (isinstance(principal, Mapping) and principal.get("AWS") == "*")
+        actions = _as_list(statement.get("Action"))
+        if (
+            statement.get("Effect") == "Deny"
+            and everyone
+            and ("s3:*" in actions or "*" in actions)
+            and str(condition.get("aws:SecureTransport")).lower() == "false"
+        ):
             return True
     return False
 
 
-@resource_policy("s3-tls-only", "CRY-03")
-def s3_tls_only(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """Bucket policies deny every request that does not use TLS."""
-    if resource_type == "aws:s3/bucketPolicy:BucketPolicy" and not _denies_insecure_transport(
-        _json(props.get("policy"))
-    ):
-        return ["bucket policy does not deny aws:SecureTransport=false"]
-    return []
+@stack_policy("s3-tls-only", "CRY-03")
+def s3_tls_only(stack: StackView) -> list[str]:
+    """Every bucket has a policy denying every request, by anyone, that does not use TLS."""
+
+    def accept(policy: StackResource) -> list[str]:
+        if _denies_insecure_transport(_json(policy.props.get("policy"), "policy")):
+            return []
+        return ["bucket policy does not deny s3:* to * when aws:SecureTransport is false"]
+
+    return _bucket_companions(
+        stack, ("aws:s3/bucketPolicy:BucketPolicy",), accept, "policy denying plain HTTP"
+    )
 
 
-def _open_to_world(rule: Mapping[str, Any]) -> bool:
-    cidrs = [*_as_list(rule.get("cidrBlocks")), *_as_list(rule.get("ipv6CidrBlocks"))]
-    cidrs += [c for c in (rule.get("cidrIpv4"), rule.get("cidrIpv6")) if c]
-    return any(ip_network(cidr, strict=False).prefixlen == 0 for cidr in cidrs if isinstance(cidr, str))
+@stack_policy("s3-versioning-enabled", "LOG-02")
+def s3_versioning_enabled(stack: StackView) -> list[str]:
+    """Every bucket keeps versions (an overwrite or delete can be undone)."""
+
+    def accept(versioning: StackResource) -> list[str]:
+        status = _get(versioning.props, "versioningConfiguration", "status")
+        return [] if status == "Enabled" else [f"versioning is {status}"]
+
+    types = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
+    return _bucket_companions(stack, types, accept, "versioning")
 
 
-def _ports(rule: Mapping[str, Any]) -> tuple[str, int, int]:
-    protocol = str(rule.get("protocol") or rule.get("ipProtocol") or "-1").lower()
-    return protocol, int(rule.get("fromPort") or 0), int(rule.get("toPort") or 65535)
+@stack_policy("s3-acls-disabled", "CRY-03")
+def s3_acls_disabled(stack: StackView) -> list[str]:
+    """Every bucket enforces bucket-owner ownership: ACLs cannot grant access."""
+
+    def accept(controls: StackResource) -> list[str]:
+        ownership = _get(controls.props, "rule", "objectOwnership")
+        return [] if ownership == "BucketOwnerEnforced" else [f"object ownership {ownership} allows ACLs"]
+
+    return _bucket_companions(
+        stack, ("aws:s3/bucketOwnershipControls:BucketOwnershipControls",), accept, "ownership controls"
+    )
 
 
-@resource_policy("no-world-ingress", "NET-06")
-def no_world_ingress(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """No ingress from 0.0.0.0/0 or ::/0 except the VPN port and the ALB's 80/443."""
-    if resource_type == "aws:ec2/securityGroup:SecurityGroup":
-        rules = _as_list(props.get("ingress"))
-    elif (
-        resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-        or resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule"
-        and props.get("type") == "ingress"
-    ):
-        rules = [props]
+@stack_policy("s3-object-lock-in-prod", "LOG-02")
+def s3_object_lock_in_prod(stack: StackView) -> list[str]:
+    """In prod, every bucket locks its objects for at least the log retention (12 full months)."""
+    if stack.environment != "prod":
+        return []
+
+    def accept(lock: StackResource) -> list[str]:
+        days = _number(_get(lock.props, "rule", "defaultRetention", "days"), "defaultRetention.days", 0)
+        years = _number(_get(lock.props, "rule", "defaultRetention", "years"), "defaultRetention.years", 0)
+        kept = max(days, years * 365)
+        return (
+            []
+            if kept >= MIN_RETENTION_DAYS
+            else [f"objects locked {kept:g} days, below {MIN_RETENTION_DAYS}"]
+        )
+
+    types = ("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",)
+    return _bucket_companions(stack, types, accept, "object lock")
+
+
+# --- network: who can reach what -----------------------------------------------------------------------------
+
+_PROTOCOLS = {"-1": "all", "all": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ingress allowance, normalised: protocol, port range, source ranges."""
+
+    protocol: str
+    low: int
+    high: int
+    sources: tuple[IPv4Network | IPv6Network, ...]
+
+
+def _rule(props: Mapping[str, Any], what: str) -> Rule:
+    raw = props.get("protocol", props.get("ipProtocol", "-1"))
+    if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+        raise Malformed(f"{what} protocol {raw!r} is not a protocol")
+    text = str(int(raw)) if isinstance(raw, (int, float)) else raw.strip().lower()
+    protocol = _PROTOCOLS.get(text, text)
+    if protocol == "all":
+        low, high = 0, 65535
     else:
-        return []
-    violations = []
-    for rule in rules:
-        protocol, low, high = _ports(rule)
-        if _open_to_world(rule) and not (low == high and (protocol, low) in PUBLIC_PORTS):
-            violations.append(f"ingress {protocol} {low}-{high} is open to the internet")
-    return violations
+        low = int(_number(props.get("fromPort"), f"{what} fromPort", 0))
+        high = int(_number(props.get("toPort"), f"{what} toPort", 65535))
+        if protocol in ("icmp", "icmpv6") or low == -1:
+            low, high = 0, 65535
+    sources = [*_as_list(props.get("cidrBlocks")), *_as_list(props.get("ipv6CidrBlocks"))]
+    sources += [
+        props[key] for key in ("cidrIpv4", "cidrIpv6", "cidrBlock", "ipv6CidrBlock") if props.get(key)
+    ]
+    return Rule(protocol, low, high, tuple(_network(s, f"{what} source") for s in sources if _known(s)))
 
 
-@resource_policy("alb-tls-1-2-and-redirects", "EDGE-03")
-def alb_tls(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """HTTPS listeners use a TLS 1.2+ policy; plain HTTP listeners only redirect to HTTPS."""
-    if resource_type not in LISTENER_TYPES:
-        return []
-    protocol = props.get("protocol")
-    if protocol == "HTTPS" and props.get("sslPolicy") not in TLS12_PLUS_POLICIES:
-        return [f"TLS policy {props.get('sslPolicy')} allows TLS below 1.2"]
-    if protocol == "HTTP":
-        actions = _as_list(props.get("defaultActions"))
-        if not actions or any(
-            a.get("type") != "redirect" or _get(a, "redirect", "protocol") != "HTTPS" for a in actions
-        ):
-            return ["HTTP listener does something other than redirect to HTTPS"]
+def _world_open(rules: list[Rule]) -> list[tuple[str, int, int, tuple[IPv4Network | IPv6Network, ...]]]:
+    """(protocol, low, high, sources) of every port span whose sources, across all the rules, are the internet."""
+    spans: list[tuple[str, int, int, tuple[IPv4Network | IPv6Network, ...]]] = []
+    for protocol in sorted({r.protocol for r in rules if r.protocol != "all"} | {"tcp", "udp", "all"}):
+        relevant = [r for r in rules if r.protocol in (protocol, "all")]
+        edges = sorted({r.low for r in relevant} | {r.high + 1 for r in relevant})
+        for low, next_low in pairwise(edges):
+            sources = tuple(s for r in relevant if r.low <= low and next_low - 1 <= r.high for s in r.sources)
+            if sources and is_world(sources):
+                if spans and spans[-1][0] == protocol and spans[-1][2] == low - 1 and spans[-1][3] == sources:
+                    spans[-1] = (protocol, spans[-1][1], next_low - 1, sources)
+                else:
+                    spans.append((protocol, low, next_low - 1, sources))
+    if any(protocol == "all" for protocol, *_ in spans):  # every protocol: say it once
+        return [span for span in spans if span[0] == "all"]
+    return spans
+
+
+def _security_group_rules(stack: StackView) -> dict[str, tuple[StackResource | None, list[Rule]]]:
+    """Ingress rules by security group (inline and standalone rules together), keyed by the group's URN or id."""
+    groups: dict[str, tuple[StackResource | None, list[Rule]]] = {}
+    for group in stack.of(SECURITY_GROUP):
+        rules = [_rule(r, f"{group.name} ingress") for r in _mappings(group.props.get("ingress"), "ingress")]
+        groups[group.urn] = (group, rules)
+    for rule in stack.of(*SG_RULE_TYPES):
+        if rule.type == "aws:ec2/securityGroupRule:SecurityGroupRule" and rule.props.get("type") != "ingress":
+            continue
+        targets = [t for t in stack.targets(rule, "securityGroupId") if t.type == SECURITY_GROUP]
+        key = targets[0].urn if targets else f"{rule.props.get('securityGroupId')}"
+        owner, rules = groups.get(key, (None, []))
+        groups[key] = (owner, [*rules, _rule(rule.props, rule.name)])
+    return groups
+
+
+def _public_entry(stack: StackView, group: StackResource | None) -> str | None:
+    """What a security group fronts: 'load balancer' when only internet-facing LBs use it, 'bastion' when only
+    instances with an Elastic IP do, None otherwise (or when unused)."""
+    if group is None:
+        return None
+    balancers = stack.users(group, LOAD_BALANCER_TYPES, "securityGroups")
+    instances = stack.users(group, (INSTANCE,), "vpcSecurityGroupIds")
+    if balancers and not instances and all(lb.props.get("internal") is not True for lb in balancers):
+        return "load balancer"
+    eips = stack.of("aws:ec2/eip:Eip")
+    if (
+        instances
+        and not balancers
+        and all(any(stack.refers(e, "instance", i) for e in eips) for i in instances)
+    ):
+        return "bastion"
+    return None
+
+
+@stack_policy("no-world-ingress", "NET-06")
+def no_world_ingress(stack: StackView) -> list[str]:
+    """Nothing is open to the internet (however the range is split across rules) except HTTP(S) on the security
+    group of internet-facing load balancers and one VPN port on the security group of the Elastic-IP bastion.
+
+    The VPN port is read from the stack, not configured in the pack: the one port its public instance opens.
+    """
+    problems = []
+    for key, (group, rules) in _security_group_rules(stack).items():
+        name = group.name if group else key
+        entry = _public_entry(stack, group)
+        open_spans = _world_open(rules)
+        allowed_vpn = [
+            span for span in open_spans if span[0] in ("tcp", "udp") and span[1] == span[2] and span[1] != 22
+        ]
+        for protocol, low, high, sources in open_spans:
+            single = low == high
+            if entry == "load balancer" and protocol == "tcp" and single and low in (80, 443):
+                continue
+            if (
+                entry == "bastion"
+                and len(allowed_vpn) == 1
+                and (protocol, low, high, sources) == allowed_vpn[0]
+            ):
+                continue
+            ports = f"{low}" if single else f"{low}-{high}"
+            problems.append(
+                f"security group {name}: {protocol} {ports} is open to the internet ({_describe(sources)}): "
+                "admit specific ranges"
+            )
+    return problems
+
+
+@stack_policy("admin-ports-only-from-private-ranges", "ACC-04")
+def admin_ports_only_from_private_ranges(stack: StackView) -> list[str]:
+    """SSH and RDP are reachable only from private ranges (the VPN clients), never from a routable address."""
+    problems = []
+    for key, (group, rules) in _security_group_rules(stack).items():
+        for rule in rules:
+            ports = [p for p in ADMIN_PORTS if rule.low <= p <= rule.high and rule.protocol in ("tcp", "all")]
+            routable = [s for s in rule.sources if _has_routable([s])]
+            if ports and routable:
+                problems.append(
+                    f"security group {group.name if group else key}: port {ports[0]} is open to routable "
+                    f"addresses {_describe(routable)}: admit the VPN client range only"
+                )
+    return problems
+
+
+@stack_policy("nacl-no-world-admin-ports", "NET-06")
+def nacl_no_world_admin_ports(stack: StackView) -> list[str]:
+    """No network ACL allows the internet (however split) to reach SSH or RDP."""
+    acls: dict[str, tuple[str, list[Rule]]] = {}
+    for acl in stack.of("aws:ec2/networkAcl:NetworkAcl", "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"):
+        allowed = [r for r in _mappings(acl.props.get("ingress"), "ingress") if r.get("action") == "allow"]
+        acls[acl.urn] = (acl.name, [_rule(r, f"{acl.name} ingress") for r in allowed])
+    for entry in stack.of("aws:ec2/networkAclRule:NetworkAclRule"):
+        if entry.props.get("egress") is True or entry.props.get("ruleAction") != "allow":
+            continue
+        targets = stack.targets(entry, "networkAclId")
+        key = targets[0].urn if targets else str(entry.props.get("networkAclId"))
+        name, rules = acls.get(key, (targets[0].name if targets else key, []))
+        acls[key] = (name, [*rules, _rule(entry.props, entry.name)])
+    problems = []
+    for name, rules in acls.values():
+        for protocol, low, high, _sources in _world_open(rules):
+            for port in ADMIN_PORTS:
+                if low <= port <= high and protocol in ("tcp", "all"):
+                    problems.append(f"network ACL {name} allows the internet to port {port}")
+    return problems
+
+
+@stack_policy("default-security-group-closed", "NET-06")
+def default_security_group_closed(stack: StackView) -> list[str]:
+    """Every VPC's default security group is managed by the stack and admits nothing."""
+    problems = []
+    defaults = stack.of("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    for vpc in stack.of(VPC):
+        managed = [d for d in defaults if stack.refers(d, "vpcId", vpc)]
+        if not managed:
+            problems.append(
+                f"VPC {vpc.name}: its default security group is left open (declare it with no rules)"
+            )
+    for group in defaults:
+        if _as_list(group.props.get("ingress")) or _as_list(group.props.get("egress")):
+            problems.append(f"default security group {group.name} has rules: remove them")
+    return problems
+
+
+@resource_policy("no-public-ip-on-launch", "NET-03")
+def no_public_ip_on_launch(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """No subnet or instance hands out public addresses: public entries are explicit (ALB, Elastic IP)."""
+    if resource_type == SUBNET and props.get("mapPublicIpOnLaunch") in (True, "true"):
+        return ["subnet maps a public IP on launch: set map_public_ip_on_launch=False"]
+    if resource_type == INSTANCE and props.get("associatePublicIpAddress") in (True, "true"):
+        return ["instance gets a public IP: use an Elastic IP behind Shield, or none"]
+    if resource_type == "aws:ec2/launchTemplate:LaunchTemplate":
+        interfaces = _mappings(props.get("networkInterfaces"), "networkInterfaces")
+        if any(i.get("associatePublicIpAddress") in (True, "true") for i in interfaces):
+            return ["launch template gives instances a public IP"]
     return []
 
 
-@resource_policy("cloudtrail-validated", "LOG-01")
-def cloudtrail_validated(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """CloudTrail trails are multi-region, validated and encrypted."""
-    if resource_type != "aws:cloudtrail/trail:Trail":
+@dataclass(frozen=True)
+class Route:
+    destination: IPv4Network | IPv6Network
+    resource: StackResource
+    prop: str  # the property naming the target
+    target: Any
+
+
+_ROUTE_TARGETS = ("gatewayId", "vpcEndpointId", "natGatewayId", "networkInterfaceId", "transitGatewayId")
+
+
+def _routes_by_table(stack: StackView) -> dict[str, list[Route]]:
+    """Routes (standalone and inline) by route table URN."""
+    tables: dict[str, list[Route]] = {t.urn: [] for t in stack.of("aws:ec2/routeTable:RouteTable")}
+    for table in stack.of("aws:ec2/routeTable:RouteTable"):
+        for inline in _mappings(table.props.get("routes"), "routes"):
+            destination = inline.get("cidrBlock") or inline.get("ipv6CidrBlock")
+            prop = next((p for p in _ROUTE_TARGETS if inline.get(p)), "gatewayId")
+            tables[table.urn].append(Route(_network(destination, "route"), table, "routes", inline.get(prop)))
+    for route in stack.of("aws:ec2/route:Route"):
+        destination = route.props.get("destinationCidrBlock") or route.props.get("destinationIpv6CidrBlock")
+        if not _known(destination):
+            continue
+        prop = next((p for p in _ROUTE_TARGETS if p in route.props or p in route.property_dependencies), "")
+        for table in stack.targets(route, "routeTableId"):
+            tables.setdefault(table.urn, []).append(
+                Route(_network(destination, f"{route.name} destination"), route, prop, route.props.get(prop))
+            )
+    return tables
+
+
+def _subnet_routes(stack: StackView) -> dict[str, list[Route]]:
+    """The routes each subnet uses: its associated table's, or its VPC's main table's."""
+    tables = _routes_by_table(stack)
+    main: dict[str, str] = {}
+    for association in stack.of("aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation"):
+        for vpc in stack.targets(association, "vpcId"):
+            for table in stack.targets(association, "routeTableId"):
+                main[vpc.urn] = table.urn
+    associations = stack.of("aws:ec2/routeTableAssociation:RouteTableAssociation")
+    routes: dict[str, list[Route]] = {}
+    for subnet in stack.of(SUBNET):
+        table_urns = [
+            t.urn
+            for a in associations
+            if stack.refers(a, "subnetId", subnet)
+            for t in stack.targets(a, "routeTableId")
+        ]
+        if not table_urns:
+            table_urns = [main[v.urn] for v in stack.targets(subnet, "vpcId") if v.urn in main]
+        routes[subnet.urn] = [route for urn in table_urns for route in tables.get(urn, [])]
+    return routes
+
+
+def _goes_to(stack: StackView, route: Route, types: tuple[str, ...]) -> bool:
+    if route.resource.type == "aws:ec2/route:Route":
+        return any(t.type in types for t in stack.targets(route.resource, route.prop))
+    return any(t.type in types for t in stack.targets(route.resource, route.prop, route.target))
+
+
+def _to_internet_gateway(stack: StackView, route: Route) -> bool:
+    literal = isinstance(route.target, str) and route.target.startswith("igw-")
+    return literal or _goes_to(stack, route, ("aws:ec2/internetGateway:InternetGateway",))
+
+
+def _to_firewall(stack: StackView, route: Route) -> bool:
+    """The route's target is a firewall endpoint (by id once known, by dependency on the firewall before)."""
+    endpoints = {e for fw in stack.of(FIREWALL) for e in _endpoint_by_zone(fw).values()}
+    return route.target in endpoints or _goes_to(stack, route, (FIREWALL,))
+
+
+def _firewall_subnets(stack: StackView) -> set[str]:
+    subnets = set()
+    for firewall in stack.of(FIREWALL):
+        for mapping in _mappings(firewall.props.get("subnetMappings"), "subnetMappings"):
+            subnets |= {s.urn for s in stack.targets(firewall, "subnetMappings", mapping.get("subnetId"))}
+    return subnets
+
+
+def public_subnets(stack: StackView) -> list[StackResource]:
+    """Subnets the internet reaches: tagged public, or routing routable destinations to an internet gateway or
+    a firewall endpoint (whatever their tags say)."""
+    routes = _subnet_routes(stack)
+    firewall_subnets = _firewall_subnets(stack)
+    public = []
+    for subnet in stack.of(SUBNET):
+        if subnet.urn in firewall_subnets:
+            continue
+        internet = [
+            r
+            for r in routes.get(subnet.urn, [])
+            if _has_routable([r.destination]) and (_to_internet_gateway(stack, r) or _to_firewall(stack, r))
+        ]
+        if subnet.tag("tier") == "public" or internet:
+            public.append(subnet)
+    return public
+
+
+@stack_policy("no-direct-internet-route", "NET-03")
+def no_direct_internet_route(stack: StackView) -> list[str]:
+    """Only the firewall's own subnets route to the internet gateway: any other subnet sending routable traffic
+    straight to it (0.0.0.0/0, its halves, or any public range) bypasses the network firewall."""
+    firewall_subnets = _firewall_subnets(stack)
+    problems = []
+    for subnet_urn, routes in _subnet_routes(stack).items():
+        if subnet_urn in firewall_subnets:
+            continue
+        direct = [
+            r.destination for r in routes if _has_routable([r.destination]) and _to_internet_gateway(stack, r)
+        ]
+        if direct:
+            name = next(s.name for s in stack.of(SUBNET) if s.urn == subnet_urn)
+            problems.append(
+                f"subnet {name} routes {_describe(direct)} straight to an internet gateway, past the firewall"
+            )
+    return problems
+
+
+def _endpoint_by_zone(firewall: StackResource) -> dict[str, str]:
+    endpoints: dict[str, str] = {}
+    for status in _mappings(firewall.props.get("firewallStatuses"), "firewallStatuses"):
+        for state in _mappings(status.get("syncStates"), "syncStates"):
+            endpoint = _get(state, "attachments", "endpointId")
+            if state.get("availabilityZone") and endpoint:
+                endpoints[state["availabilityZone"]] = endpoint
+    return endpoints
+
+
+@stack_policy("firewall-in-every-zone", "NET-03")
+def firewall_in_every_zone(stack: StackView) -> list[str]:
+    """A network firewall endpoint in every zone of the VPC, and every public subnet (by its routes or its tag)
+    sends all its internet traffic through its own zone's endpoint."""
+    public = public_subnets(stack)
+    if not public:
         return []
-    wanted = {"enableLogFileValidation": True, "isMultiRegionTrail": True}
-    return [f"{key} is not {value}" for key, value in wanted.items() if props.get(key) is not value]
+    firewalls = stack.of(FIREWALL)
+    if not firewalls:
+        return ["public subnets exist but no network firewall does"]
+    firewall = firewalls[0]
+    subnets = stack.of(SUBNET)
+    fw_subnets = _firewall_subnets(stack)
+    firewall_zones = {s.props.get("availabilityZone") for s in subnets if s.urn in fw_subnets}
+    zones = sorted({str(s.props.get("availabilityZone")) for s in subnets if s.props.get("availabilityZone")})
+    violations = [f"zone {zone} has no firewall endpoint" for zone in zones if zone not in firewall_zones]
+    endpoints = _endpoint_by_zone(firewall)
+    routes = _subnet_routes(stack)
+    for subnet in public:
+        zone = subnet.props.get("availabilityZone")
+        internet = [r for r in routes.get(subnet.urn, []) if _has_routable([r.destination])]
+        if not internet or not is_world(r.destination for r in internet):
+            violations.append(f"public subnet {subnet.name} has no default route through the firewall")
+            continue
+        for route in internet:
+            if endpoints:
+                if route.target != endpoints.get(str(zone)):
+                    violations.append(
+                        f"public subnet {subnet.name} in {zone} is routed to {route.target}, not its zone's endpoint"
+                    )
+            elif not _to_firewall(stack, route):
+                violations.append(
+                    f"public subnet {subnet.name} default route does not go through the firewall"
+                )
+    return violations
 
 
 @resource_policy("network-firewall-protected", "NET-03")
 def network_firewall_protected(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Network firewalls cannot be deleted or moved out of their subnets by accident."""
-    if resource_type != "aws:networkfirewall/firewall:Firewall":
+    if resource_type != FIREWALL:
         return []
     return [
         f"{flag} is off"
@@ -316,125 +1124,390 @@ def network_firewall_protected(resource_type: str, props: Mapping[str, Any]) -> 
     ]
 
 
-# --- stack policies ------------------------------------------------------------------------------------------
+@resource_policy("network-firewall-strict-order", "NET-04")
+def network_firewall_strict_order(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Firewall policies and stateful rule groups evaluate in strict order, default drop, and stateless traffic
+    is all handed to the stateful engine."""
+    problems = []
+    if resource_type == FIREWALL_POLICY:
+        policy = props.get("firewallPolicy") or {}
+        if _get(policy, "statefulEngineOptions", "ruleOrder") != "STRICT_ORDER":
+            problems.append("stateful rule order is not STRICT_ORDER")
+        defaults = _as_list(_get(policy, "statefulDefaultActions"))
+        if not {"aws:drop_established", "aws:drop_strict"} & set(defaults):
+            problems.append("no stateful default drop (aws:drop_established or aws:drop_strict)")
+        for key in ("statelessDefaultActions", "statelessFragmentDefaultActions"):
+            if _as_list(_get(policy, key)) != ["aws:forward_to_sfe"]:
+                problems.append(f"{key} is not [aws:forward_to_sfe]: traffic would skip inspection")
+    elif (
+        resource_type == RULE_GROUP
+        and props.get("type") == "STATEFUL"
+        and _get(props, "ruleGroup", "statefulRuleOptions", "ruleOrder") != "STRICT_ORDER"
+    ):
+        problems.append("stateful rule group order is not STRICT_ORDER")
+    return problems
 
 
-def _of(resources: Iterable[StackResource], *types: str) -> list[StackResource]:
-    return [r for r in resources if r.type in types]
+@stack_policy("network-firewall-uses-stack-policy", "NET-04")
+def network_firewall_uses_stack_policy(stack: StackView) -> list[str]:
+    """Every firewall runs a firewall policy declared (and so checked) in this stack."""
+    return [
+        f"firewall {fw.name} runs a firewall policy that is not declared in this stack"
+        for fw in stack.of(FIREWALL)
+        if not any(t.type == FIREWALL_POLICY for t in stack.targets(fw, "firewallPolicyArn"))
+    ]
 
 
-def _refers_to(resource: StackResource, prop: str, target: StackResource, target_value: Any) -> bool:
-    """True when `prop` holds the target's value, or (in a preview, before the value is known) depends on it."""
-    value = resource.props.get(prop)
-    if value is not None and target_value is not None:
-        return bool(value == target_value)
-    return target.urn in resource.property_dependencies.get(prop, [])
+@stack_policy("network-firewall-logging", "NET-04")
+def network_firewall_logging(stack: StackView) -> list[str]:
+    """Every firewall logs its alerts and its flows."""
+    problems = []
+    configs = stack.of("aws:networkfirewall/loggingConfiguration:LoggingConfiguration")
+    for firewall in stack.of(FIREWALL):
+        types = {
+            d.get("logType")
+            for c in configs
+            if stack.refers(c, "firewallArn", firewall)
+            for d in _mappings(
+                _get(c.props, "loggingConfiguration", "logDestinationConfigs"), "logDestinationConfigs"
+            )
+        }
+        missing = {"ALERT", "FLOW"} - types
+        if missing:
+            problems.append(f"firewall {firewall.name} does not log {', '.join(sorted(missing))}")
+    return problems
 
 
 @stack_policy("flow-logs-on-every-vpc", "NET-05")
-def flow_logs_on_every_vpc(resources: list[StackResource]) -> list[str]:
-    """Every VPC has a flow log."""
-    flow_logs = _of(resources, "aws:ec2/flowLog:FlowLog")
-    return [
-        f"VPC {vpc.name} has no flow log"
-        for vpc in _of(resources, "aws:ec2/vpc:Vpc")
-        if not any(_refers_to(log, "vpcId", vpc, vpc.props.get("id")) for log in flow_logs)
-    ]
+def flow_logs_on_every_vpc(stack: StackView) -> list[str]:
+    """Every VPC has a flow log of ALL traffic (accepted and rejected)."""
+    problems = []
+    for vpc in stack.of(VPC):
+        logs = [log for log in stack.of("aws:ec2/flowLog:FlowLog") if stack.refers(log, "vpcId", vpc)]
+        if not logs:
+            problems.append(f"VPC {vpc.name} has no flow log")
+        elif not any(log.props.get("trafficType") == "ALL" for log in logs):
+            problems.append(f"VPC {vpc.name} logs only some traffic: set traffic_type='ALL'")
+    return problems
 
 
-def _endpoint_by_zone(firewall: StackResource) -> dict[str, str]:
-    endpoints: dict[str, str] = {}
-    for status in _as_list(firewall.props.get("firewallStatuses")):
-        for state in _as_list(status.get("syncStates")):
-            endpoint = _get(state, "attachments", "endpointId")
-            if state.get("availabilityZone") and endpoint:
-                endpoints[state["availabilityZone"]] = endpoint
-    return endpoints
+# --- the edge: TLS, WAF, Shield --------------------------------------------------------------------------------
 
 
-@stack_policy("firewall-in-every-zone", "NET-03")
-def firewall_in_every_zone(resources: list[StackResource]) -> list[str]:
-    """A network firewall endpoint in every zone, and every public subnet routed through its own zone's one."""
-    firewalls = _of(resources, "aws:networkfirewall/firewall:Firewall")
-    subnets = _of(resources, "aws:ec2/subnet:Subnet")
-    public = [s for s in subnets if (s.props.get("tags") or {}).get("tier") == "public"]
-    if not public:
+@resource_policy("tls-1-2-on-every-listener", "EDGE-03")
+def tls_on_every_listener(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Every TLS-terminating listener (ALB HTTPS, NLB TLS, CloudFront) negotiates TLS 1.2/1.3 only."""
+    if resource_type in LISTENER_TYPES:
+        protocol = props.get("protocol")
+        if protocol is None:
+            return ["listener declares no protocol: set HTTPS or TLS (or HTTP redirecting to HTTPS)"]
+        if not isinstance(protocol, str):
+            raise Malformed(f"protocol {protocol!r} is not a listener protocol")
+        if protocol.upper() in ("HTTPS", "TLS") and props.get("sslPolicy") not in TLS12_PLUS_POLICIES:
+            return [f"{protocol.upper()} listener policy {props.get('sslPolicy')} allows TLS below 1.2"]
+    if resource_type == "aws:cloudfront/distribution:Distribution":
+        certificate = props.get("viewerCertificate") or {}
+        version = _get(certificate, "minimumProtocolVersion")
+        if _get(certificate, "cloudfrontDefaultCertificate") or not str(version).startswith("TLSv1.2"):
+            return [f"CloudFront minimum protocol {version} is below TLSv1.2"]
+    return []
+
+
+@resource_policy("http-only-redirects-to-https", "EDGE-03")
+def http_only_redirects(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Plain HTTP listeners only redirect to HTTPS."""
+    if resource_type not in LISTENER_TYPES or str(props.get("protocol", "")).upper() != "HTTP":
         return []
-    if not firewalls:
-        return ["public subnets exist but no network firewall does"]
-    firewall = firewalls[0]
-    mapped = {m.get("subnetId") for m in _as_list(firewall.props.get("subnetMappings"))}
-    firewall_zones = {s.props.get("availabilityZone") for s in subnets if s.props.get("id") in mapped}
-    violations = [
-        f"zone {s.props.get('availabilityZone')} has no firewall endpoint"
-        for s in public
-        if s.props.get("availabilityZone") not in firewall_zones and mapped
-    ]
-    endpoints = _endpoint_by_zone(firewall)
-    associations = _of(resources, "aws:ec2/routeTableAssociation:RouteTableAssociation")
-    routes = _of(resources, "aws:ec2/route:Route")
-    for subnet in public:
-        zone = subnet.props.get("availabilityZone")
-        tables = {
-            a.props.get("routeTableId")
-            for a in associations
-            if _refers_to(a, "subnetId", subnet, subnet.props.get("id"))
-        }
-        defaults = [
-            r
-            for r in routes
-            if r.props.get("routeTableId") in tables and r.props.get("destinationCidrBlock") == "0.0.0.0/0"
-        ]
-        if not defaults:
-            violations.append(f"public subnet {subnet.name} has no default route through the firewall")
-            continue
-        for route in defaults:
-            endpoint = route.props.get("vpcEndpointId")
-            if endpoints and endpoint != endpoints.get(str(zone)):
-                violations.append(
-                    f"public subnet {subnet.name} in {zone} is routed to {endpoint}, not its zone's endpoint"
-                )
-            elif not endpoints and firewall.urn not in route.property_dependencies.get("vpcEndpointId", []):
-                violations.append(
-                    f"public subnet {subnet.name} default route does not go through the firewall"
-                )
-    return violations
+    actions = _mappings(props.get("defaultActions"), "defaultActions")
+    if not actions or any(
+        a.get("type") != "redirect" or str(_get(a, "redirect", "protocol")).upper() != "HTTPS"
+        for a in actions
+    ):
+        return ["HTTP listener does something other than redirect to HTTPS"]
+    return []
 
 
 @stack_policy("waf-on-every-public-alb", "EDGE-01")
-def waf_on_every_public_alb(resources: list[StackResource]) -> list[str]:
-    """Every internet-facing load balancer has a WAF web ACL associated."""
-    associations = _of(resources, "aws:wafv2/webAclAssociation:WebAclAssociation")
+def waf_on_every_public_alb(stack: StackView) -> list[str]:
+    """Every internet-facing application load balancer has a web ACL of this stack associated."""
+    associations = stack.of("aws:wafv2/webAclAssociation:WebAclAssociation")
+    problems = []
+    for lb in stack.of(*LOAD_BALANCER_TYPES):
+        if lb.props.get("internal") is True or lb.props.get("loadBalancerType") in ("network", "gateway"):
+            continue
+        mine = [a for a in associations if stack.refers(a, "resourceArn", lb)]
+        if not mine:
+            problems.append(f"public load balancer {lb.name} has no WAF web ACL")
+        elif not any(t.type == WEB_ACL for a in mine for t in stack.targets(a, "webAclArn")):
+            problems.append(
+                f"public load balancer {lb.name} is associated with a web ACL not declared in this stack"
+            )
+    return problems
+
+
+def _waf_rules(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return _mappings(props.get("rules"), "rules")
+
+
+@resource_policy("waf-managed-rule-groups", "EDGE-01")
+def waf_managed_rule_groups(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Web ACLs run the AWS common and known-bad-inputs rule groups, blocking (not only counting)."""
+    if resource_type != WEB_ACL:
+        return []
+    blocking = {
+        _get(rule, "statement", "managedRuleGroupStatement", "name")
+        for rule in _waf_rules(props)
+        if _get(rule, "statement", "managedRuleGroupStatement", "vendorName") == "AWS"
+        and _get(rule, "overrideAction", "count") is None
+    }
+    missing = [group for group in WAF_MANAGED_GROUPS if group not in blocking]
+    return [f"web ACL does not block with {', '.join(missing)}"] if missing else []
+
+
+@resource_policy("waf-rate-limit", "EDGE-01")
+def waf_rate_limit(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Web ACLs block sources above a per-IP request rate."""
+    if resource_type != WEB_ACL:
+        return []
+    for rule in _waf_rules(props):
+        limit = _get(rule, "statement", "rateBasedStatement", "limit")
+        if (
+            limit is not None
+            and _get(rule, "action", "block") is not None
+            and (
+                WAF_RATE_LIMIT_RANGE[0]
+                <= _number(limit, "rateBasedStatement.limit")
+                <= WAF_RATE_LIMIT_RANGE[1]
+            )
+        ):
+            return []
+    return ["web ACL has no blocking rate-based rule"]
+
+
+@stack_policy("waf-logging", "EDGE-01")
+def waf_logging(stack: StackView) -> list[str]:
+    """Every web ACL logs its requests."""
+    configs = stack.of("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration")
     return [
-        f"public load balancer {lb.name} has no WAF web ACL"
-        for lb in _of(resources, *LOAD_BALANCER_TYPES)
-        if lb.props.get("internal") is not True
-        and not any(_refers_to(a, "resourceArn", lb, lb.props.get("arn")) for a in associations)
+        f"web ACL {acl.name} does not log"
+        for acl in stack.of(WEB_ACL)
+        if not any(
+            stack.refers(c, "resourceArn", acl) and c.props.get("logDestinationConfigs") for c in configs
+        )
     ]
 
 
-def _shield_covers(protection: StackResource, entry: StackResource) -> bool:
+def _shield_covers(stack: StackView, protection: StackResource, entry: StackResource) -> bool:
     """Shield names an Elastic IP by its allocation (`…:eip-allocation/<id>`), anything else by its ARN."""
     value = protection.props.get("resourceArn")
-    if entry.type == "aws:ec2/eip:Eip" and isinstance(value, str):
+    if entry.type == "aws:ec2/eip:Eip" and isinstance(value, str) and _known(value):
         allocation = entry.props.get("allocationId") or entry.props.get("id")
         return value.endswith(f":eip-allocation/{allocation}")
-    return _refers_to(protection, "resourceArn", entry, entry.props.get("arn"))
+    return stack.refers(protection, "resourceArn", entry)
 
 
 @stack_policy("shield-on-public-entries-in-prod", "EDGE-02")
-def shield_in_prod(resources: list[StackResource]) -> list[str]:
-    """In prod, public load balancers and Elastic IPs are protected by Shield Advanced."""
-    protections = _of(resources, "aws:shield/protection:Protection")
-    entries = [lb for lb in _of(resources, *LOAD_BALANCER_TYPES) if lb.props.get("internal") is not True]
+def shield_in_prod(stack: StackView) -> list[str]:
+    """In a prod stack, internet-facing load balancers and the Elastic IPs of instances have Shield Advanced."""
+    if stack.environment != "prod":
+        return []
+    protections = stack.of("aws:shield/protection:Protection")
+    entries = [lb for lb in stack.of(*LOAD_BALANCER_TYPES) if lb.props.get("internal") is not True]
     # Elastic IPs of instances (the bastion) are public entries; those of NAT gateways only send.
-    entries += [eip for eip in _of(resources, "aws:ec2/eip:Eip") if eip.props.get("instance")]
+    entries += [eip for eip in stack.of("aws:ec2/eip:Eip") if eip.props.get("instance")]
     return [
         f"public entry {entry.name} has no Shield protection"
         for entry in entries
-        if (entry.props.get("tags") or {}).get("environment") == "prod"
-        and not any(_shield_covers(p, entry) for p in protections)
+        if not any(_shield_covers(stack, p, entry) for p in protections)
     ]
+
+
+# --- audit: trails, detectors, recorders ------------------------------------------------------------------------
+
+
+@resource_policy("cloudtrail-validated", "LOG-01")
+def cloudtrail_validated(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """CloudTrail trails log, in every region, global services too, with log file validation."""
+    if resource_type != TRAIL:
+        return []
+    wanted = {"enableLogFileValidation": True, "isMultiRegionTrail": True}
+    problems = [f"{key} is not {value}" for key, value in wanted.items() if props.get(key) is not value]
+    for key in ("enableLogging", "includeGlobalServiceEvents"):  # both default to true
+        if props.get(key) is False:
+            problems.append(f"{key} is off")
+    return problems
+
+
+@stack_policy("cloudtrail-enabled", "LOG-01")
+def cloudtrail_enabled(stack: StackView) -> list[str]:
+    """The stack has a multi-region trail (no trail at all is no audit)."""
+    trails = [t for t in stack.of(TRAIL) if t.props.get("isMultiRegionTrail") is True]
+    return [] if trails else ["no multi-region CloudTrail trail in the stack"]
+
+
+@stack_policy("guardduty-enabled", "LOG-01")
+def guardduty_enabled(stack: StackView) -> list[str]:
+    """GuardDuty is on, with S3 data events and EBS malware protection; no declared feature is disabled."""
+    detectors = [d for d in stack.of("aws:guardduty/detector:Detector") if d.props.get("enable") is not False]
+    if not detectors:
+        return ["no enabled GuardDuty detector in the stack"]
+    features = [
+        f
+        for f in stack.of("aws:guardduty/detectorFeature:DetectorFeature")
+        if any(stack.refers(f, "detectorId", d) for d in detectors)
+    ]
+    problems = [
+        f"GuardDuty feature {f.props.get('name')} is {f.props.get('status')}"
+        for f in features
+        if f.props.get("status") != "ENABLED"
+    ]
+    enabled = {f.props.get("name") for f in features if f.props.get("status") == "ENABLED"}
+    problems += [
+        f"GuardDuty feature {name} is not enabled"
+        for name in ("S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION")
+        if name not in enabled
+    ]
+    return problems
+
+
+@stack_policy("config-recorder-on", "LOG-01")
+def config_recorder_on(stack: StackView) -> list[str]:
+    """AWS Config records every supported resource type, is switched on and delivers its snapshots."""
+    recorders = stack.of(RECORDER)
+    if not recorders:
+        return ["no AWS Config recorder in the stack"]
+    problems = []
+    statuses = stack.of("aws:cfg/recorderStatus:RecorderStatus")
+    for recorder in recorders:
+        if _get(recorder.props, "recordingGroup", "allSupported") is False:
+            problems.append(f"recorder {recorder.name} records only some resource types")
+        if not any(stack.refers(s, "name", recorder) and s.props.get("isEnabled") is True for s in statuses):
+            problems.append(f"recorder {recorder.name} is not switched on (no enabled recorder status)")
+    if not stack.of("aws:cfg/deliveryChannel:DeliveryChannel"):
+        problems.append("AWS Config has no delivery channel")
+    return problems
+
+
+@stack_policy("security-hub-enabled", "LOG-01")
+def security_hub_enabled(stack: StackView) -> list[str]:
+    """Security Hub is on with at least one standard subscribed."""
+    if not stack.of("aws:securityhub/account:Account"):
+        return ["Security Hub is not enabled in the stack"]
+    if not stack.of("aws:securityhub/standardsSubscription:StandardsSubscription"):
+        return ["Security Hub runs no standard"]
+    return []
+
+
+@resource_policy("log-retention-12-months", "LOG-02")
+def log_retention(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Log groups keep logs at least 400 days (12 full months); never-expiring is kept too."""
+    if resource_type == LOG_GROUP:
+        days = props.get("retentionInDays")
+        if days is None or days == 0:  # CloudWatch keeps such logs forever
+            return []
+        if _number(days, "retentionInDays") < MIN_RETENTION_DAYS:
+            return [f"retention {days} days is below {MIN_RETENTION_DAYS}"]
+    return []
+
+
+# --- backups ----------------------------------------------------------------------------------------------------
+
+
+@stack_policy("backup-vault-locked", "BAK-01")
+def backup_vault_locked(stack: StackView) -> list[str]:
+    """Every backup vault is locked: recovery points cannot be deleted before the minimum retention."""
+    locks = stack.of("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
+    problems = []
+    for vault in stack.of(VAULT):
+        mine = [lock for lock in locks if stack.refers(lock, "backupVaultName", vault)]
+        if not mine:
+            problems.append(f"backup vault {vault.name} is not locked")
+        for lock in mine:
+            minimum = _number(lock.props.get("minRetentionDays"), "minRetentionDays", 0)
+            if minimum < MIN_BACKUP_DAILY_RETENTION_DAYS:
+                problems.append(
+                    f"backup vault {vault.name} lock keeps {minimum:g} days, below {MIN_BACKUP_DAILY_RETENTION_DAYS}"
+                )
+    return problems
+
+
+@resource_policy("backup-plan-retention", "BAK-01")
+def backup_plan_retention(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Backup plans keep every recovery point 35 days and the longest-kept ones 13 months."""
+    if resource_type != "aws:backup/plan:Plan":
+        return []
+    rules = _mappings(props.get("rules"), "rules")
+    kept = [
+        _number(_get(rule, "lifecycle", "deleteAfter"), "lifecycle.deleteAfter", float("inf"))
+        for rule in rules
+    ]
+    problems = []
+    if not kept:
+        problems.append("backup plan has no rule")
+    elif min(kept) < MIN_BACKUP_DAILY_RETENTION_DAYS:
+        problems.append(
+            f"a rule keeps recovery points {min(kept):g} days, below {MIN_BACKUP_DAILY_RETENTION_DAYS}"
+        )
+    if kept and max(kept) < MIN_BACKUP_LONGEST_DAYS:
+        problems.append(f"no rule keeps recovery points {MIN_BACKUP_LONGEST_DAYS} days (13 months)")
+    return problems
+
+
+def _months_between_runs(expression: Any) -> float:
+    """The longest gap, in months, between runs of an AWS schedule expression (cron or rate)."""
+    if not isinstance(expression, str):
+        raise Malformed(f"schedule {expression!r} is not a schedule expression")
+    rate = re.fullmatch(r"rate\((\d+) (day|days|hour|hours|minute|minutes)\)", expression.strip())
+    if rate:
+        per_day = {"day": 1, "hour": 24, "minute": 1440}[rate[2].rstrip("s")]
+        return int(rate[1]) / per_day / 30
+    cron = re.fullmatch(r"cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)", expression.strip())
+    if not cron:
+        raise Malformed(f"schedule {expression!r} is not cron(...) or rate(...)")
+    months = cron[4]
+    if months == "*":
+        return 1
+    step = re.fullmatch(r"(\d+|\*)/(\d+)", months)
+    if step:
+        return float(step[2])
+    values = sorted({int(m) for m in months.split(",") if m.isdigit()})
+    if not values:
+        raise Malformed(f"schedule {expression!r} has a month field this pack cannot read")
+    return max((b - a) % 12 or 12 for a, b in zip(values, [*values[1:], values[0]], strict=True))
+
+
+@stack_policy("backup-restore-tested", "BAK-01")
+def backup_restore_tested(stack: StackView) -> list[str]:
+    """Restores are tested at least every 6 months, from a vault of this stack."""
+    plans = stack.of("aws:backup/restoreTestingPlan:RestoreTestingPlan")
+    if stack.of(VAULT) and not plans:
+        return ["backups are never test-restored: add a restore testing plan"]
+    problems = []
+    for plan in plans:
+        gap = _months_between_runs(plan.props.get("scheduleExpression"))
+        if gap > MAX_RESTORE_TEST_MONTHS:
+            problems.append(f"restore testing plan {plan.name} runs every {gap:g} months, more than 6")
+    return problems
+
+
+# --- hosts ------------------------------------------------------------------------------------------------------
+
+
+@resource_policy("imdsv2-required", "HST-01")
+def imdsv2_required(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """Instances and launch templates require IMDSv2 tokens, and tokens do not leave the host (hop limit 1)."""
+    if resource_type not in (INSTANCE, "aws:ec2/launchTemplate:LaunchTemplate"):
+        return []
+    options = props.get("metadataOptions") or {}
+    if _get(options, "httpEndpoint") == "disabled":
+        return []
+    problems = []
+    if _get(options, "httpTokens") != "required":
+        problems.append("IMDSv2 is not required: set metadata_options.http_tokens='required'")
+    hops = _number(_get(options, "httpPutResponseHopLimit"), "httpPutResponseHopLimit", 1)
+    if hops > 1:
+        problems.append(f"metadata tokens reach {hops:g} hops: set http_put_response_hop_limit=1")
+    return problems
 
 
 # --- the SDK wrappers ----------------------------------------------------------------------------------------
@@ -460,7 +1533,7 @@ def _stack_validation(check: StackCheck) -> Callable[[StackValidationArgs, Repor
             )
             for r in args.resources
         ]
-        for message in check(resources):
+        for message in check(StackView(resources, args.get_config() or {})):
             report_violation(message, None)
 
     return validate
@@ -471,12 +1544,21 @@ def sdk_policies(enforcement_level: EnforcementLevel = EnforcementLevel.MANDATOR
     policies: list[Any] = []
     for spec in POLICIES:
         description = f"[{spec.control}] {spec.description}"
+        schema = (
+            PolicyConfigSchema({k: dict(v) for k, v in spec.config_schema.items()})
+            if spec.config_schema
+            else None
+        )
         if spec.stack:
             validate_stack = _stack_validation(cast(StackCheck, spec.check))
-            policies.append(StackValidationPolicy(spec.name, description, validate_stack, enforcement_level))
+            policies.append(
+                StackValidationPolicy(spec.name, description, validate_stack, enforcement_level, schema)
+            )
         else:
             validate_resource = _resource_validation(cast(ResourceCheck, spec.check))
             policies.append(
-                ResourceValidationPolicy(spec.name, description, validate_resource, enforcement_level)
+                ResourceValidationPolicy(
+                    spec.name, description, validate_resource, enforcement_level, config_schema=schema
+                )
             )
     return policies
