@@ -1227,6 +1227,29 @@ def http_only_redirects(resource_type: str, props: Mapping[str, Any]) -> list[st
     return []
 
 
+CERTIFICATE = "aws:acm/certificate:Certificate"
+# What EDGE-04 allows: RSA with at least 2048 bits (ACM signs its certificates SHA-256 with RSA).
+RSA_KEY_ALGORITHMS = ("RSA_2048", "RSA_3072", "RSA_4096")
+
+
+@stack_policy("certificates-rsa-2048-of-this-stack", "EDGE-04")
+def certificates_of_this_stack(stack: StackView) -> list[str]:
+    """TLS listeners present an ACM certificate of this stack, RSA of at least 2048 bits, validated by DNS."""
+    problems = []
+    for certificate in stack.of(CERTIFICATE):
+        algorithm = certificate.props.get("keyAlgorithm", "RSA_2048")  # ACM's default
+        if algorithm not in RSA_KEY_ALGORITHMS:
+            problems.append(f"certificate {certificate.name} key {algorithm} is not RSA of 2048 bits or more")
+        if certificate.props.get("privateKey") is None and certificate.props.get("validationMethod") != "DNS":
+            problems.append(f"certificate {certificate.name} is not validated by DNS")
+    for listener in stack.of(*LISTENER_TYPES):
+        if str(listener.props.get("protocol", "")).upper() not in ("HTTPS", "TLS"):
+            continue
+        if not any(t.type == CERTIFICATE for t in stack.targets(listener, "certificateArn")):
+            problems.append(f"listener {listener.name} presents a certificate not declared in this stack")
+    return problems
+
+
 @stack_policy("waf-on-every-public-alb", "EDGE-01")
 def waf_on_every_public_alb(stack: StackView) -> list[str]:
     """Every internet-facing application load balancer has a web ACL of this stack associated."""

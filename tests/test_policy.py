@@ -215,10 +215,19 @@ def compliant() -> list[StackResource]:
             securityGroups=["sg-alb"],
         ),
         res(
+            "aws:acm/certificate:Certificate",
+            "certificate",
+            arn="arn:certificate",
+            domainName="app.acme.example.com",
+            keyAlgorithm="RSA_2048",
+            validationMethod="DNS",
+        ),
+        res(
             "aws:lb/listener:Listener",
             "https",
             protocol="HTTPS",
             sslPolicy=TLS_POLICY,
+            certificateArn="arn:certificate",
             defaultActions=[{"type": "forward"}],
         ),
         res(
@@ -696,6 +705,18 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "something other than redirect",
     ),
     (
+        "certificates-rsa-2048-of-this-stack",
+        "violating",
+        changed("certificate", keyAlgorithm="EC_prime256v1"),
+        "key EC_prime256v1 is not RSA",
+    ),
+    (
+        "certificates-rsa-2048-of-this-stack",
+        "bypass",
+        changed("https", certificateArn="arn:aws:acm:eu-west-1:1:certificate/imported-elsewhere"),
+        "listener https presents a certificate not declared in this stack",
+    ),
+    (
         "waf-on-every-public-alb",
         "violating",
         without("waf-alb"),
@@ -1028,13 +1049,20 @@ def test_stack_policy_public_subnet_routed_to_another_zones_endpoint_is_flagged(
     ]
 
 
-def test_every_policy_names_a_control_of_the_matrix() -> None:
-    import yaml
+def test_every_infrastructure_control_is_checked_by_a_policy_and_every_policy_by_its_control() -> None:
+    from evidence.controls import load
 
-    from infra.offline import ROOT
-
-    controls = {c["id"] for c in yaml.safe_load((ROOT / "controls.yaml").read_text())["controls"]}
-    assert all(spec.control in controls for spec in POLICIES)
+    matrix = {control.id: control for control in load().controls}
+    infra_controls = [c for c in matrix.values() if any(ref.kind == "infra" for ref in c.implemented_by)]
+    unchecked = [c.id for c in infra_controls if not any(ref.kind == "policy" for ref in c.checks)]
+    assert unchecked == []
+    unlisted = [
+        spec.name
+        for spec in POLICIES
+        if spec.control not in matrix
+        or spec.name not in {ref.name for ref in matrix[spec.control].checks if ref.kind == "policy"}
+    ]
+    assert unlisted == []
 
 
 def test_example_stacks_pass_every_mandatory_policy(example_stack: StackSnapshot) -> None:
