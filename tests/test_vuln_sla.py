@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from vuln.findings import Finding, FindingsError, Kind, Severity, load_findings
-from vuln.sla import assess, main
+from vuln.sla import SLA, assess, main
+from vuln.validation import describe
 from vuln.workhours import PolicyError, WorkCalendar, load_calendar
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -366,7 +371,7 @@ def test_lists_overdue_immediate_and_due_soon_findings_most_urgent_first(capsys)
     assert listed(report) == {
         "LOW-PRODUCT": "mitigation overdue by 402d; fix overdue by 53d",
         "CRIT-INFRA": "mitigation overdue by 2d 2h; fix immediately",
-        "HIGH-INFRA": "mitigation due in 5h; fix due in 1h",
+        "HIGH-INFRA": "mitigation due in 1h; fix due in 1h",  # the mitigation is capped at the fix
         "HIGH-PRODUCT": "mitigation due in 5h",
     }
     assert list(listed(report)) == ["LOW-PRODUCT", "CRIT-INFRA", "HIGH-INFRA", "HIGH-PRODUCT"]
@@ -374,8 +379,8 @@ def test_lists_overdue_immediate_and_due_soon_findings_most_urgent_first(capsys)
     assert high_infra["deadlines"] == [
         {
             "action": "mitigation",
-            "term": "48 working hours",
-            "due": "2026-11-23T17:00:00+01:00",
+            "term": "48 working hours, capped at the fix",
+            "due": "2026-11-23T13:00:00+01:00",
             "state": "due soon",
         },
         {"action": "fix", "term": "8 days", "due": "2026-11-23T13:00:00+01:00", "state": "due soon"},
@@ -429,3 +434,257 @@ def test_bad_options_are_refused_with_the_fix(capsys, option, value, message):
         main([str(FIXTURES / "findings.json"), option, value])
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# --- Findings from the future are refused -------------------------------------------------------------------
+
+
+def test_a_finding_discovered_after_the_assessment_time_is_refused_naming_it_and_the_field(tmp_path, capsys):
+    path = write_findings(
+        tmp_path,
+        {"id": "OK", **GOOD},
+        {"id": "TOMORROW", **GOOD, "discovered_at": "2026-11-24T09:00:00+01:00"},
+    )
+    assert main([str(path), "--now", NOW]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[1:] == [
+        (
+            f"{path}: item 2: finding 'TOMORROW': field \"discovered_at\" 2026-11-24T09:00:00+01:00 is after the "
+            "assessment time 2026-11-23T12:00:00+01:00; correct it (a clock or timezone mistake?) or assess later "
+            "with --now"
+        )
+    ]
+
+
+def test_a_finding_from_the_future_is_refused_at_the_current_time_too(tmp_path, capsys):
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    path = write_findings(tmp_path, {"id": "SOON", **GOOD, "discovered_at": future})
+    assert main([str(path)]) == 2
+    assert "finding 'SOON': field \"discovered_at\"" in capsys.readouterr().err
+
+
+def test_a_fix_recorded_in_the_future_is_refused(tmp_path):
+    path = write_findings(
+        tmp_path, {"id": "F", **GOOD, "status": "fixed", "fixed_at": "2026-11-30T09:00:00+01:00"}
+    )
+    with pytest.raises(
+        FindingsError, match="finding 'F': field \"fixed_at\" 2026-11-30T09:00:00\\+01:00 is after"
+    ):
+        load_findings(path, datetime.fromisoformat(NOW))
+
+
+# --- The mitigation is never due after the fix ---------------------------------------------------------------
+
+CHRISTMAS = WorkCalendar(timezone="Europe/Paris", holidays=frozenset({date(2026, 12, 25), date(2027, 1, 1)}))
+
+
+def test_a_mitigation_that_would_outlast_the_fix_over_the_holidays_is_due_with_the_fix():
+    # 48 working hours from Christmas Eve end on 5 January; the 8-day infra fix is due on New Year's Day.
+    mitigation, fix = assess(finding("7.5", "infra", paris(2026, 12, 24, 10, 0)), CHRISTMAS).deadlines
+    assert fix.due == paris(2027, 1, 1, 10, 0)
+    assert (mitigation.due, mitigation.term) == (fix.due, "48 working hours, capped at the fix")
+
+
+def test_a_mitigation_due_before_the_fix_keeps_its_own_term():
+    mitigation, fix = assess(finding("7.5", "infra", MONDAY_9), CHRISTMAS).deadlines
+    assert (mitigation.due, mitigation.term) == (AFTER_48_WORKING_HOURS, "48 working hours")
+    assert fix.due == paris(2026, 12, 1, 9, 0)
+
+
+# --- Status: open, mitigated, fixed, risk-accepted ----------------------------------------------------------
+
+# Friday 13th, ten days before NOW: a High infra finding is then overdue for its mitigation (Friday 20th 17:00)
+# and its fix (Saturday 21st 09:00).
+FOUND = "2026-11-13T09:00:00+01:00"
+HIGH_INFRA = {"kind": "infra", "discovered_at": FOUND, "base_score": 7.5}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"status": "done"},
+            "field \"status\" 'done' is not a status; use one of open, mitigated, fixed, risk-accepted",
+        ),
+        ({"status": "mitigated"}, "status mitigated needs mitigated_at; add it"),
+        ({"status": "fixed"}, "status fixed needs fixed_at; add it"),
+        ({"status": "risk-accepted", "justification": "legacy"}, "status risk-accepted needs accepted_until"),
+        (
+            {"status": "risk-accepted", "accepted_until": "2027-01-01T00:00:00Z"},
+            "status risk-accepted needs a justification",
+        ),
+        (
+            {"fixed_at": "2026-11-20T09:00:00Z"},
+            "fixed_at is given but the status is open; set the status to fixed",
+        ),
+        (
+            {"status": "mitigated", "mitigated_at": "2026-11-10T09:00:00Z"},
+            "mitigated_at 2026-11-10T09:00:00+00:00 is before discovered_at",
+        ),
+        ({"justification": "we like it"}, "justification is given but the status is open"),
+        (
+            {"status": "mitigated", "mitigated_at": "monday"},
+            "field \"mitigated_at\" 'monday' is not an ISO 8601",
+        ),
+    ],
+    ids=[
+        "unknown",
+        "mitigated",
+        "fixed",
+        "accepted-no-expiry",
+        "accepted-no-why",
+        "stray-time",
+        "before",
+        "stray-why",
+        "time",
+    ],
+)
+def test_a_status_without_what_it_needs_is_refused_naming_the_field(tmp_path, fields, message):
+    path = write_findings(tmp_path, {"id": "S-1", **HIGH_INFRA, **fields})
+    with pytest.raises(FindingsError) as error:
+        load_findings(path, datetime.fromisoformat(NOW))
+    assert str(error.value).startswith(f"{path}: item 1: finding 'S-1': ")
+    assert message in str(error.value)
+
+
+def status_report(
+    tmp_path, capsys, *findings: dict[str, object], every: bool = False
+) -> dict[str, dict[str, object]]:
+    path = write_findings(tmp_path, *findings)
+    args = [str(path), "--now", NOW, "--timezone", "Europe/Paris", "--format", "json", "--due-within", "1h"]
+    assert main([*args, *(["--all"] if every else [])]) == 0
+    return {item["id"]: item for item in json.loads(capsys.readouterr().out)["findings"]}
+
+
+def test_a_mitigated_finding_is_listed_until_fixed_and_its_mitigation_is_met(tmp_path, capsys):
+    report = status_report(
+        tmp_path,
+        capsys,
+        {"id": "MITIGATED", **HIGH_INFRA, "status": "mitigated", "mitigated_at": "2026-11-17T09:00:00+01:00"},
+        {
+            "id": "PRODUCT",
+            "kind": "product",
+            "discovered_at": FOUND,
+            "base_score": 7.5,
+            "status": "mitigated",
+            "mitigated_at": "2026-11-17T09:00:00+01:00",
+        },
+    )
+    assert report["MITIGATED"]["status"] == "mitigated, not fixed; fix overdue by 2d 3h"
+    assert [d["state"] for d in report["MITIGATED"]["deadlines"]] == ["met", "overdue"]
+    # Listed although nothing of it is due within the hour: a mitigation is not a fix.
+    assert report["PRODUCT"]["status"] == "mitigated, not fixed"
+    assert report["PRODUCT"]["finding_status"] == "mitigated"
+
+
+def test_a_fixed_finding_is_not_listed_even_past_its_deadlines(tmp_path, capsys):
+    fixed = {"id": "FIXED", **HIGH_INFRA, "status": "fixed", "fixed_at": "2026-11-18T09:00:00+01:00"}
+    assert status_report(tmp_path, capsys, fixed) == {}
+    listed_all = status_report(tmp_path, capsys, fixed, every=True)["FIXED"]
+    assert listed_all["status"] == "fixed"
+    assert [d["state"] for d in listed_all["deadlines"]] == ["met", "met"]
+
+
+def test_an_accepted_risk_is_quiet_until_it_expires_then_listed_as_expired(tmp_path, capsys):
+    accepted = {**HIGH_INFRA, "status": "risk-accepted", "justification": "isolated lab host, retired in Q1"}
+    report = status_report(
+        tmp_path,
+        capsys,
+        {"id": "VALID", **accepted, "accepted_until": "2027-03-31T00:00:00+02:00"},
+        {"id": "EXPIRED", **accepted, "accepted_until": "2026-11-21T12:00:00+01:00"},
+        every=True,
+    )
+    assert report["VALID"]["status"] == "risk accepted until 2027-03-31"
+    assert [d["state"] for d in report["VALID"]["deadlines"]] == ["accepted", "accepted"]
+    assert report["VALID"]["justification"] == "isolated lab host, retired in Q1"
+    assert report["EXPIRED"]["status"] == (
+        "risk acceptance expired 2d ago; mitigation overdue by 2d 19h; fix overdue by 2d 3h"
+    )
+    assert (
+        list(
+            status_report(
+                tmp_path, capsys, {"id": "VALID", **accepted, "accepted_until": "2027-03-31T00:00:00+02:00"}
+            )
+        )
+        == []
+    )
+
+
+def test_the_table_counts_mitigated_and_expired_findings(tmp_path, capsys):
+    path = tmp_path / "findings.csv"
+    path.write_text(
+        "id,kind,discovered_at,base_score,status,mitigated_at,accepted_until,justification\n"
+        f"M,infra,{FOUND},7.5,mitigated,2026-11-17T09:00:00+01:00,,\n"
+        f"E,infra,{FOUND},7.5,risk-accepted,,2026-11-21T12:00:00+01:00,vendor patch pending\n"
+        f"O,infra,{FOUND},7.5,,,,\n"
+    )
+    assert main([str(path), "--now", NOW, "--timezone", "Europe/Paris"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "1 mitigated but not fixed, 1 risk acceptance(s) expired"
+    assert {line.split()[0] for line in lines[1:-3]} == {"M", "E", "O"}
+
+
+# --- Properties of the deadline rules (hypothesis) -----------------------------------------------------------
+
+# Moments from 2025 to 2028 at minute precision, in Paris (daylight saving changes included).
+moments = st.datetimes(
+    min_value=datetime(2025, 1, 1),
+    max_value=datetime(2028, 12, 31),
+    timezones=st.just(PARIS),
+    allow_imaginary=False,
+).map(lambda moment: moment.replace(second=0, microsecond=0))
+scores = st.decimals(min_value=Decimal("0.1"), max_value=Decimal("10.0"), places=1)
+holidays = st.frozensets(st.dates(min_value=date(2025, 1, 1), max_value=date(2029, 6, 30)), max_size=60)
+calendars = st.builds(
+    lambda days, hours: WorkCalendar(timezone="Europe/Paris", holidays=days, working_hours=hours),
+    holidays,
+    st.sampled_from(["09:00-17:00", "08:00-12:00", "00:00-23:59", "13:00-14:00"]),
+)
+PROPERTIES = settings(max_examples=300, deadline=None)
+
+
+def scored(score: Decimal, kind: str, discovered_at: datetime) -> Finding:
+    return Finding.model_validate(
+        {"id": "P", "kind": kind, "base_score": str(score), "discovered_at": discovered_at.isoformat()}
+    )
+
+
+@PROPERTIES
+@given(moments, scores, st.sampled_from(["product", "infra"]), calendars)
+def test_property_the_mitigation_is_never_due_after_the_fix(discovered, score, kind, calendar):
+    mitigation, fix = assess(scored(score, kind, discovered), calendar).deadlines
+    uncapped = SLA[Severity.of(score)][Kind(kind)][0].due(discovered, calendar)
+    assert mitigation.due is not None and uncapped is not None and mitigation.due > discovered
+    if fix.due is None:  # critical: the fix is immediate, the mitigation keeps its 24 h
+        assert mitigation.due == uncapped
+    else:
+        assert discovered < fix.due
+        assert mitigation.due == min(uncapped, fix.due)
+        assert ("capped at the fix" in mitigation.term) == (uncapped > fix.due)
+
+
+@PROPERTIES
+@given(moments, st.integers(min_value=1, max_value=200), calendars)
+def test_property_working_hours_end_inside_a_working_window(start, hours, calendar):
+    due = calendar.add_working_hours(start, hours).astimezone(PARIS)
+    assert calendar.is_working_day(due.date())
+    assert calendar.day_start < due.time() <= calendar.day_end
+
+
+@PROPERTIES
+@given(moments, moments, st.integers(min_value=1, max_value=96), calendars)
+def test_property_a_later_discovery_is_never_due_earlier(first, second, hours, calendar):
+    early, late = sorted((first, second))
+    assert calendar.add_working_hours(early, hours) <= calendar.add_working_hours(late, hours)
+
+
+@PROPERTIES
+@given(moments, st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=3650)))
+def test_property_a_finding_from_the_future_is_always_refused_naming_the_field(now, ahead):
+    later = now.astimezone(UTC) + ahead  # elapsed time, whatever the local clock does
+    record = {"id": "FUTURE", "kind": "infra", "base_score": "5.0", "discovered_at": later.isoformat()}
+    with pytest.raises(ValidationError) as error:
+        Finding.model_validate(record, context={"now": now})
+    assert describe(error.value.errors()[0]).startswith('field "discovered_at" ')
+    assert Finding.model_validate(record, context={"now": later}).discovered_at == later

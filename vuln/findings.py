@@ -18,7 +18,14 @@ from typing import Any, Self
 
 from cvss import CVSS3
 from cvss.exceptions import CVSSError
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from vuln.validation import describe
 
@@ -56,6 +63,28 @@ class Severity(StrEnum):
         return cls.CRITICAL
 
 
+class Status(StrEnum):
+    """Where the remediation of a finding stands."""
+
+    OPEN = "open"
+    MITIGATED = "mitigated"  # the risk is reduced (workaround, rule, isolation); the fix is still due
+    FIXED = "fixed"
+    RISK_ACCEPTED = "risk-accepted"  # with a written justification, until an expiry; then due again
+
+
+# The time each status needs, and the times that only make sense with some statuses.
+STATUS_TIMES = {
+    "mitigated_at": (Status.MITIGATED, Status.FIXED),
+    "fixed_at": (Status.FIXED,),
+    "accepted_until": (Status.RISK_ACCEPTED,),
+}
+REQUIRED_TIME = {
+    Status.MITIGATED: "mitigated_at",
+    Status.FIXED: "fixed_at",
+    Status.RISK_ACCEPTED: "accepted_until",
+}
+
+
 class FindingsError(ValueError):
     """The findings cannot be used; the message lists every problem with the field and the fix."""
 
@@ -75,6 +104,11 @@ class Finding(BaseModel):
     discovered_at: datetime
     vector: str | None = None
     base_score: Decimal | None = None
+    status: Status = Status.OPEN
+    mitigated_at: datetime | None = None
+    fixed_at: datetime | None = None
+    accepted_until: datetime | None = None
+    justification: str | None = None
 
     @field_validator("id", mode="before")
     @classmethod
@@ -91,9 +125,12 @@ class Finding(BaseModel):
             return value.strip().lower()
         raise ValueError(f"{value!r} is not a kind of finding; use one of {', '.join(known)}")
 
-    @field_validator("discovered_at", mode="before")
+    @field_validator("discovered_at", "mitigated_at", "fixed_at", "accepted_until", mode="before")
     @classmethod
-    def _discovered_at_has_a_timezone(cls, value: Any) -> datetime:
+    def _time_has_a_timezone(cls, value: Any) -> datetime | None:
+        value = _blank_to_none(value)
+        if value is None:
+            return None
         fix = f"write it as ISO 8601 with a UTC offset, e.g. {EXAMPLE_TIME} or 2026-11-23T08:30:00Z"
         try:
             moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
@@ -102,6 +139,35 @@ class Finding(BaseModel):
         if moment.utcoffset() is None:
             raise ValueError(f"{value!r} has no timezone; {fix}")
         return moment
+
+    @field_validator("discovered_at", "mitigated_at", "fixed_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        # What happened cannot be later than the moment of the assessment (given as context by the loader);
+        # a future discovery would start its clock late and hide the finding as "on track".
+        now = (info.context or {}).get("now")
+        if value is not None and now is not None and value > now:
+            raise ValueError(
+                f"{value.isoformat()} is after the assessment time {now.isoformat()}; correct it (a clock or "
+                "timezone mistake?) or assess later with --now"
+            )
+        return value
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status_is_known(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is None:
+            return Status.OPEN
+        known = [status.value for status in Status]
+        if isinstance(value, str) and value.strip().lower() in known:
+            return value.strip().lower()
+        raise ValueError(f"{value!r} is not a status; use one of {', '.join(known)}")
+
+    @field_validator("justification", mode="before")
+    @classmethod
+    def _justification_is_text(cls, value: Any) -> Any:
+        return None if (value := _blank_to_none(value)) is None else str(value).strip()
 
     @field_validator("vector", mode="before")
     @classmethod
@@ -153,6 +219,28 @@ class Finding(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _status_is_complete_and_consistent(self) -> Self:
+        required = REQUIRED_TIME.get(self.status)
+        if required is not None and getattr(self, required) is None:
+            raise ValueError(f"status {self.status} needs {required}; add it (ISO 8601 with a UTC offset)")
+        for name, statuses in STATUS_TIMES.items():
+            moment = getattr(self, name)
+            if moment is not None and self.status not in statuses:
+                raise ValueError(
+                    f"{name} is given but the status is {self.status}; set the status to "
+                    f"{' or '.join(statuses)}, or remove {name}"
+                )
+            if moment is not None and moment < self.discovered_at:
+                raise ValueError(f"{name} {moment.isoformat()} is before discovered_at; correct one of them")
+        if self.status is Status.RISK_ACCEPTED and not self.justification:
+            raise ValueError("status risk-accepted needs a justification; write why the risk is accepted")
+        if self.justification and self.status is not Status.RISK_ACCEPTED:
+            raise ValueError(
+                f"justification is given but the status is {self.status}; it is for risk-accepted"
+            )
+        return self
+
     @cached_property
     def score(self) -> Decimal:
         """The CVSS 3.1 base score: computed from the vector when one was given."""
@@ -166,8 +254,11 @@ class Finding(BaseModel):
         return Severity.of(self.score)
 
 
-def load_findings(path: Path) -> list[Finding]:
-    """Read and validate every finding in a .json or .csv file; raise FindingsError listing all problems."""
+def load_findings(path: Path, now: datetime | None = None) -> list[Finding]:
+    """Read and validate every finding in a .json or .csv file; raise FindingsError listing all problems.
+
+    With `now`, a finding discovered, mitigated or fixed after it is a problem too.
+    """
     records = _read_records(path)
     problems: list[str] = []
     findings: list[Finding] = []
@@ -176,10 +267,11 @@ def load_findings(path: Path) -> list[Finding]:
         if not isinstance(record, dict):
             problems.append(
                 f"{where}: is not an object with the fields id, kind, discovered_at, vector/base_score"
+                " (and optionally status, mitigated_at, fixed_at, accepted_until, justification)"
             )
             continue
         try:
-            findings.append(Finding.model_validate(record))
+            findings.append(Finding.model_validate(record, context={"now": now}))
         except ValidationError as error:
             label = (
                 f"finding {str(record['id']).strip()!r}" if str(record.get("id") or "").strip() else "finding"

@@ -10,7 +10,12 @@
 
 "24 h" is elapsed time; "working hours" count Monday to Friday inside the working window of the policy's
 timezone, minus holidays; "days" are calendar days (same local time). "Immediately" (as soon as possible)
-has no fixed deadline: such a fix is always listed as immediate.
+has no fixed deadline: such a fix is always listed as immediate. A mitigation is never due after the fix
+(48 working hours can outlast an 8-day fix around holidays): it is capped at the fix deadline.
+
+A finding's status closes deadlines: `mitigated` closes the mitigation (the fix stays due and the finding is
+always listed until fixed), `fixed` closes both, `risk-accepted` suspends both until `accepted_until`, after which
+they apply again and the finding is always listed as an expired acceptance.
 """
 
 from __future__ import annotations
@@ -19,14 +24,14 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from vuln.findings import Finding, FindingsError, Kind, Severity, load_findings
+from vuln.findings import Finding, FindingsError, Kind, Severity, Status, load_findings
 from vuln.workhours import PolicyError, WorkCalendar, load_calendar
 
 
@@ -97,6 +102,8 @@ class State(StrEnum):
     IMMEDIATE = "immediate"
     DUE_SOON = "due soon"
     PENDING = "pending"
+    MET = "met"  # closed by the finding's status (mitigated or fixed)
+    ACCEPTED = "accepted"  # suspended by a risk acceptance that has not expired
 
 
 @dataclass(frozen=True)
@@ -122,23 +129,56 @@ class Assessment:
     finding: Finding
     deadlines: tuple[Deadline, ...]
 
+    def accepted(self, now: datetime) -> bool:
+        """The risk is accepted and the acceptance has not expired at `now`."""
+        until = self.finding.accepted_until
+        return self.finding.status is Status.RISK_ACCEPTED and until is not None and now < until
+
+    def acceptance_expired(self, now: datetime) -> bool:
+        return self.finding.status is Status.RISK_ACCEPTED and not self.accepted(now)
+
+    def mitigated_not_fixed(self) -> bool:
+        return self.finding.status is Status.MITIGATED and bool(self.deadlines)
+
+    def state(self, deadline: Deadline, now: datetime, window: timedelta) -> State:
+        """Where one deadline stands at `now`, given the finding's status."""
+        status = self.finding.status
+        if status is Status.FIXED or (status is Status.MITIGATED and deadline.action is Action.MITIGATION):
+            return State.MET
+        if self.accepted(now):
+            return State.ACCEPTED
+        return deadline.state(now, window)
+
     def urgent(self, now: datetime, window: timedelta) -> list[tuple[Deadline, State]]:
-        """The deadlines that are overdue, immediate or due within `window` of `now`."""
-        states = ((deadline, deadline.state(now, window)) for deadline in self.deadlines)
-        return [(deadline, state) for deadline, state in states if state is not State.PENDING]
+        """The open deadlines that are overdue, immediate or due within `window` of `now`."""
+        states = ((deadline, self.state(deadline, now, window)) for deadline in self.deadlines)
+        return [
+            (deadline, state)
+            for deadline, state in states
+            if state in (State.OVERDUE, State.IMMEDIATE, State.DUE_SOON)
+        ]
+
+    def always_listed(self, now: datetime) -> bool:
+        """Mitigated-but-unfixed findings and expired risk acceptances are listed whatever their deadlines."""
+        return self.mitigated_not_fixed() or self.acceptance_expired(now)
 
 
 def assess(finding: Finding, calendar: WorkCalendar) -> Assessment:
-    """Apply the SLA table to one finding."""
+    """Apply the SLA table to one finding; the mitigation is capped at the fix deadline."""
     rule = SLA.get(finding.severity)
     if rule is None:  # a score of 0.0: nothing to remediate
         return Assessment(finding, ())
     mitigation, fix = rule[finding.kind]
+    fix_due = fix.due(finding.discovered_at, calendar)
+    mitigation_due = mitigation.due(finding.discovered_at, calendar)
+    mitigation_term = str(mitigation)
+    if fix_due is not None and mitigation_due is not None and mitigation_due > fix_due:
+        mitigation_due, mitigation_term = fix_due, f"{mitigation}, capped at the fix"
     return Assessment(
         finding,
-        tuple(
-            Deadline(action, str(term), term.due(finding.discovered_at, calendar))
-            for action, term in ((Action.MITIGATION, mitigation), (Action.FIX, fix))
+        (
+            Deadline(Action.MITIGATION, mitigation_term, mitigation_due),
+            Deadline(Action.FIX, str(fix), fix_due),
         ),
     )
 
@@ -164,7 +204,7 @@ class Report:
     ) -> Report:
         rows = [(assessment, assessment.urgent(now, window)) for assessment in assessments]
         if not every:
-            rows = [row for row in rows if row[1]]
+            rows = [row for row in rows if row[1] or row[0].always_listed(now)]
 
         def urgency(row: tuple[Assessment, list[tuple[Deadline, State]]]) -> tuple[int, datetime, str]:
             assessment, urgent = row
@@ -176,8 +216,19 @@ class Report:
             now.astimezone(calendar.zone), window, calendar, len(assessments), sorted(rows, key=urgency)
         )
 
-    def status(self, urgent: list[tuple[Deadline, State]]) -> str:
+    def status(self, assessment: Assessment, urgent: list[tuple[Deadline, State]]) -> str:
+        finding = assessment.finding
         parts = []
+        if assessment.mitigated_not_fixed():
+            parts.append("mitigated, not fixed")
+        elif finding.status is Status.FIXED:
+            parts.append("fixed")
+        elif finding.accepted_until is not None and assessment.accepted(self.now):
+            parts.append(
+                f"risk accepted until {finding.accepted_until.astimezone(self.calendar.zone):%Y-%m-%d}"
+            )
+        elif finding.accepted_until is not None:
+            parts.append(f"risk acceptance expired {_span(self.now - finding.accepted_until)} ago")
         for deadline, state in urgent:
             if state is State.IMMEDIATE:
                 parts.append(f"{deadline.action} immediately")
@@ -186,6 +237,9 @@ class Report:
                 when = f"overdue by {_span(-delta)}" if state is State.OVERDUE else f"due in {_span(delta)}"
                 parts.append(f"{deadline.action} {when}")
         return "; ".join(parts) or "on track"
+
+    def _listed(self, predicate: Callable[[Assessment], bool]) -> int:
+        return sum(1 for assessment, _ in self.rows if predicate(assessment))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -200,16 +254,27 @@ class Report:
                     "severity": str(assessment.finding.severity),
                     "vector": assessment.finding.vector,
                     "discovered_at": assessment.finding.discovered_at.isoformat(),
+                    "finding_status": str(assessment.finding.status),
+                    **{
+                        name: _local(moment, self.calendar)
+                        for name in ("mitigated_at", "fixed_at", "accepted_until")
+                        if (moment := getattr(assessment.finding, name)) is not None
+                    },
+                    **(
+                        {"justification": assessment.finding.justification}
+                        if assessment.finding.justification
+                        else {}
+                    ),
                     "deadlines": [
                         {
                             "action": str(deadline.action),
                             "term": deadline.term,
                             "due": _local(deadline.due, self.calendar),
-                            "state": str(deadline.state(self.now, self.window)),
+                            "state": str(assessment.state(deadline, self.now, self.window)),
                         }
                         for deadline in assessment.deadlines
                     ],
-                    "status": self.status(urgent),
+                    "status": self.status(assessment, urgent),
                 }
                 for assessment, urgent in self.rows
             ],
@@ -228,7 +293,7 @@ class Report:
                     str(assessment.finding.severity),
                     _cell(by.get(Action.MITIGATION), self.calendar),
                     _cell(by.get(Action.FIX), self.calendar),
-                    self.status(urgent),
+                    self.status(assessment, urgent),
                 )
             )
         widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
@@ -237,11 +302,17 @@ class Report:
             for line in lines
         ]
         listed = sum(1 for _, deadlines in self.rows if deadlines)
-        summary = (
-            f"{listed} of {self.assessed} finding(s) overdue, immediate or due within {_span(self.window)} "
-            f"at {self.now:%Y-%m-%d %H:%M %Z}"
-        )
-        return "\n".join([*table, "", summary])
+        summary = [
+            (
+                f"{listed} of {self.assessed} finding(s) overdue, immediate or due within {_span(self.window)} "
+                f"at {self.now:%Y-%m-%d %H:%M %Z}"
+            )
+        ]
+        mitigated = self._listed(Assessment.mitigated_not_fixed)
+        expired = self._listed(lambda assessment: assessment.acceptance_expired(self.now))
+        if mitigated or expired:
+            summary.append(f"{mitigated} mitigated but not fixed, {expired} risk acceptance(s) expired")
+        return "\n".join([*table, "", *summary])
 
 
 def _local(moment: datetime | None, calendar: WorkCalendar) -> str | None:
@@ -310,7 +381,9 @@ def _arguments() -> argparse.ArgumentParser:
         epilog=(
             'Findings: a .json file (a list, or {"findings": [...]}) or a .csv file with the columns id, kind '
             "(product|infra), discovered_at (ISO 8601 with a UTC offset), vector (CVSS:3.1/...) and/or "
-            'base_score. Policy file (YAML): timezone: Europe/Paris, working_hours: "09:00-17:00", '
+            "base_score; optional status (open|mitigated|fixed|risk-accepted) with mitigated_at, fixed_at, or "
+            "justification and accepted_until. "
+            'Policy file (YAML): timezone: Europe/Paris, working_hours: "09:00-17:00", '
             "holidays: [2026-12-25, ...]. Exit status: 0 listed, 2 unusable input (nothing listed)."
         ),
     )
@@ -345,13 +418,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `secure-tenant-vuln-sla`."""
     parser = _arguments()
     args = parser.parse_args(argv)
+    now = args.now or datetime.now(UTC)
     try:
         calendar = load_calendar(args.policy, args.timezone, args.working_hours, args.holiday)
-        findings = load_findings(args.findings)
+        findings = load_findings(args.findings, now)
     except (PolicyError, FindingsError) as error:
         print(f"secure-tenant-vuln-sla: nothing listed, fix these first:\n{error}", file=sys.stderr)
         return 2
-    now = args.now or datetime.now(UTC)
     report = Report.build(
         [assess(finding, calendar) for finding in findings], now, args.due_within, calendar, args.all
     )
