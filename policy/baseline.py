@@ -485,7 +485,10 @@ def kms_keys_of_this_stack(stack: StackView) -> list[str]:
     for resource in stack.resources:
         if resource.type in KMS_KEY_TYPES:
             continue
-        for path, value in _kms_references(resource.props):
+        references = list(_kms_references(resource.props))
+        if resource.type.startswith("aws:kms/") and "keyId" in resource.props:  # grants, key policies
+            references.append(("keyId", resource.props["keyId"]))
+        for path, value in references:
             problem = stack.key_problem(resource, path.split(".")[0].split("[")[0], value, path)
             if problem:
                 problems.append(problem)
@@ -893,26 +896,69 @@ def admin_ports_only_from_private_ranges(stack: StackView) -> list[str]:
     return problems
 
 
-@stack_policy("nacl-no-world-admin-ports", "NET-06")
-def nacl_no_world_admin_ports(stack: StackView) -> list[str]:
-    """No network ACL allows the internet (however split) to reach SSH or RDP."""
-    acls: dict[str, tuple[str, list[Rule]]] = {}
+Network = IPv4Network | IPv6Network
+
+
+def _subtract(networks: Iterable[Network], removed: list[Network]) -> list[Network]:
+    """The parts of `networks` outside every range of `removed`."""
+    kept: list[Network] = []
+    for network in networks:
+        pieces = [network]
+        for cut in removed:
+            remaining: list[Network] = []
+            for piece in pieces:
+                if piece.version != cut.version or not piece.overlaps(cut):
+                    remaining.append(piece)
+                elif cut.num_addresses < piece.num_addresses:  # the cut lies inside the piece
+                    remaining.extend(piece.address_exclude(cut))  # type: ignore[arg-type]
+            pieces = remaining
+        kept.extend(pieces)
+    return kept
+
+
+def _acl_entries(stack: StackView) -> dict[str, tuple[str, list[tuple[float, bool, Rule]]]]:
+    """Ingress entries (rule number, allow?, rule) by network ACL, inline and standalone together."""
+    acls: dict[str, tuple[str, list[tuple[float, bool, Rule]]]] = {}
     for acl in stack.of("aws:ec2/networkAcl:NetworkAcl", "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"):
-        allowed = [r for r in _mappings(acl.props.get("ingress"), "ingress") if r.get("action") == "allow"]
-        acls[acl.urn] = (acl.name, [_rule(r, f"{acl.name} ingress") for r in allowed])
+        entries = [
+            (
+                _number(e.get("ruleNo"), "ruleNo", 0),
+                e.get("action") == "allow",
+                _rule(e, f"{acl.name} ingress"),
+            )
+            for e in _mappings(acl.props.get("ingress"), "ingress")
+        ]
+        acls[acl.urn] = (acl.name, entries)
     for entry in stack.of("aws:ec2/networkAclRule:NetworkAclRule"):
-        if entry.props.get("egress") is True or entry.props.get("ruleAction") != "allow":
+        if entry.props.get("egress") is True:
             continue
         targets = stack.targets(entry, "networkAclId")
         key = targets[0].urn if targets else str(entry.props.get("networkAclId"))
-        name, rules = acls.get(key, (targets[0].name if targets else key, []))
-        acls[key] = (name, [*rules, _rule(entry.props, entry.name)])
+        name, entries = acls.get(key, (targets[0].name if targets else key, []))
+        number = _number(entry.props.get("ruleNumber"), f"{entry.name} ruleNumber", 0)
+        allow = entry.props.get("ruleAction") == "allow"
+        acls[key] = (name, [*entries, (number, allow, _rule(entry.props, entry.name))])
+    return acls
+
+
+@stack_policy("nacl-no-world-admin-ports", "NET-06")
+def nacl_no_world_admin_ports(stack: StackView) -> list[str]:
+    """No network ACL lets the internet (however split) reach SSH or RDP, judged in rule-number order: a range
+    denied by an earlier rule is not allowed by a later one."""
     problems = []
-    for name, rules in acls.values():
-        for protocol, low, high, _sources in _world_open(rules):
-            for port in ADMIN_PORTS:
-                if low <= port <= high and protocol in ("tcp", "all"):
-                    problems.append(f"network ACL {name} allows the internet to port {port}")
+    for name, entries in _acl_entries(stack).values():
+        for port in ADMIN_PORTS:
+            denied: list[Network] = []
+            allowed: list[Network] = []
+            for _number_, allow, rule in sorted(entries, key=lambda entry: entry[0]):
+                if rule.protocol not in ("tcp", "all") or not rule.low <= port <= rule.high:
+                    continue
+                if allow:
+                    allowed += _subtract(rule.sources, denied)
+                else:
+                    denied += rule.sources
+            if is_world(allowed):
+                problems.append(f"network ACL {name} allows the internet to port {port}")
     return problems
 
 

@@ -902,6 +902,44 @@ def test_a_malformed_value_is_a_violation_with_a_message_never_a_crash(
         assert any(expected in message and "malformed value" in message for message in violations[policy])
 
 
+def nacl(*entries: tuple[int, str, str]) -> Mutation:
+    return plus(
+        res(
+            "aws:ec2/networkAcl:NetworkAcl",
+            "acl",
+            id="acl-1",
+            ingress=[
+                {"ruleNo": number, "action": action, "protocol": "-1", "cidrBlock": cidr}
+                for number, action, cidr in entries
+            ],
+        )
+    )
+
+
+def test_a_network_acl_is_judged_in_rule_number_order() -> None:
+    deny_first = nacl((100, "allow", "0.0.0.0/0"), (90, "deny", "0.0.0.0/0"))
+    deny_half_first = nacl((90, "deny", "0.0.0.0/1"), (100, "allow", "0.0.0.0/0"))
+    deny_too_late = nacl((100, "allow", "0.0.0.0/0"), (110, "deny", "0.0.0.0/0"))
+    assert "nacl-no-world-admin-ports" not in judge(deny_first(compliant()))
+    assert judge(deny_half_first(compliant()))["nacl-no-world-admin-ports"] == [
+        "network ACL acl allows the internet to port 22",
+        "network ACL acl allows the internet to port 3389",
+    ]
+    assert "nacl-no-world-admin-ports" in judge(deny_too_late(compliant()))
+
+
+def test_a_grant_on_a_key_of_another_account_is_flagged() -> None:
+    grant = plus(res("aws:kms/grant:Grant", "grant", keyId=FOREIGN_KEY, granteePrincipal="arn:role"))
+    own = plus(res("aws:kms/grant:Grant", "grant", keyId="key-1", granteePrincipal="arn:role"))
+    assert judge(grant(compliant()))["kms-keys-of-this-stack"] == [
+        (
+            f"grant: keyId {FOREIGN_KEY!r} is not a KMS key of this stack: use one of the stack's keys "
+            "(or name it in the policy config trustedKeyArns)"
+        )
+    ]
+    assert "kms-keys-of-this-stack" not in judge(own(compliant()))
+
+
 def test_a_key_named_in_the_policy_config_is_trusted_and_no_other_string() -> None:
     foreign = changed("trail", kmsKeyId=FOREIGN_KEY)
     assert "kms-keys-of-this-stack" in judge(foreign(compliant()))
