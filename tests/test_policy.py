@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from infra.offline import StackSnapshot, evaluate, stack_config
+from infra.offline import StackSnapshot, evaluate, evaluate_stack, stack_config
 from policy import baseline
 from policy.baseline import POLICIES, ResourceCheck, StackCheck, StackResource, StackView
 from policy.runner import enforcement_levels, mandatory, run_pack
@@ -1150,6 +1150,52 @@ def test_the_bypasses_of_the_review_are_caught_on_a_real_program(broken_stack: S
     )
     assert caught("eu-providers-only", "provider region us-east-1 is outside the EU")
     assert caught("nacl-no-world-admin-ports", "malformed value")
+
+
+JUSTIFIED = "accepted by the tenant's risk owner for this test"
+# Each named exception of the config, the settings it allows, and the only policies those settings violate (the
+# ones a justified exception waives for its stack).
+EXCEPTIONS: list[tuple[str, dict[str, Any], set[str]]] = [
+    ("shortLogRetention", {"logRetentionDays": 365}, {"log-retention-12-months"}),
+    (
+        "noShieldAdvanced",
+        {"edge": {"domainName": "app.acme.example.com", "shieldAdvanced": False}},
+        {"shield-on-public-entries-in-prod"},
+    ),
+    ("logArchiveWithoutObjectLock", {"logArchive": {"objectLock": False}}, {"s3-object-lock-in-prod"}),
+    ("shortLogArchiveRetention", {"logArchive": {"retentionDays": 90}}, {"s3-object-lock-in-prod"}),
+    (
+        "loadBalancerLogsSseS3",
+        {"logArchive": {"loadBalancerAccessLogs": True}},
+        {"s3-buckets-encrypted-with-stack-key"},
+    ),
+    (
+        "shortBackupRetention",
+        {"backups": {"dailyRetentionDays": 7}},
+        {"backup-plan-retention", "backup-vault-locked"},
+    ),
+    ("shortMonthlyBackupRetention", {"backups": {"monthlyRetentionMonths": 3}}, {"backup-plan-retention"}),
+    ("backupVaultWithoutLock", {"backups": {"vaultLock": "none"}}, {"backup-vault-locked"}),
+]
+
+
+@pytest.mark.parametrize(("exception", "settings", "policies"), EXCEPTIONS, ids=[e[0] for e in EXCEPTIONS])
+def test_each_exception_of_the_config_touches_exactly_its_policies(
+    exception: str, settings: dict[str, Any], policies: set[str]
+) -> None:
+    overrides = {f"secure-tenant:{key}": value for key, value in settings.items()}
+    overrides["secure-tenant:exceptions"] = {exception: JUSTIFIED}
+    stack = evaluate_stack("acme-prod", overrides)
+    assert {v.policy for v in run_pack(stack)} == policies
+
+
+@pytest.mark.parametrize(("port", "protocol"), [(443, "tcp"), (51820, "udp")])
+def test_a_valid_non_default_vpn_port_open_to_the_internet_passes_the_pack(port: int, protocol: str) -> None:
+    stack = evaluate_stack(
+        "acme-prod",
+        {"secure-tenant:bastion": {"vpnPort": port, "vpnProtocol": protocol}, "secure-tenant:adminCidrs": []},
+    )
+    assert run_pack(stack) == []
 
 
 def test_enforcement_levels_are_configurable_per_policy(broken_stack: StackSnapshot) -> None:
