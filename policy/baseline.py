@@ -12,12 +12,11 @@ Property names are the engine's (camelCase), as CrossGuard hands them over.
 from __future__ import annotations
 
 import importlib
-import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from functools import cache, cached_property, wraps
-from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from ipaddress import IPv4Network, IPv6Network
 from itertools import pairwise
 from typing import Any, cast
 
@@ -39,10 +38,54 @@ from infra.config import (
     WAF_RATE_LIMIT_RANGE,
 )
 from infra.config import EU_REGIONS as CONFIG_EU_REGIONS
+from policy.view import (
+    BUCKET_TYPES,
+    FIREWALL,
+    FIREWALL_POLICY,
+    INSTANCE,
+    KMS_KEY_TYPES,
+    LISTENER_TYPES,
+    LOAD_BALANCER_TYPES,
+    LOG_GROUP,
+    POLICIES,
+    RECORDER,
+    RULE_GROUP,
+    SECURITY_GROUP,
+    SG_RULE_TYPES,
+    SSE_TYPES,
+    SUBNET,
+    TRAIL,
+    VAULT,
+    VPC,
+    WEB_ACL,
+    Malformed,
+    Network,
+    ResourceCheck,
+    StackCheck,
+    StackResource,
+    StackView,
+    as_list,
+    describe_ranges,
+    dig,
+    has_routable,
+    is_world,
+    known,
+    mapping_list,
+    parse_json,
+    resource_policy,
+    stack_policy,
+    subtract,
+    to_network,
+    to_number,
+)
+
+__all__ = ["POLICIES", "sdk_policies"]
 
 # One source of truth with the stack's own config validation: the pack judges by the same lists.
 EU_REGIONS = CONFIG_EU_REGIONS
 MIN_RETENTION_DAYS = MIN_LOG_RETENTION_DAYS
+# Zone ids name the region in short: eu-west-1 zones are euw1-az1, euw1-az2...
+EU_ZONE_ID_PREFIXES = frozenset(f"{a}{b[0]}{c}" for a, b, c in (r.split("-") for r in EU_REGIONS))
 REQUIRED_TAGS = ("tenant", "environment")
 # Listener policies that negotiate TLS 1.2 or 1.3 only, without the CBC "Ext" ciphers (ALB and NLB alike).
 TLS12_PLUS_POLICIES = frozenset(ALB_TLS_POLICIES)
@@ -51,321 +94,10 @@ MIN_BACKUP_LONGEST_DAYS = MIN_BACKUP_MONTHLY_RETENTION_MONTHS * 31
 # A restore test at least every 6 months (BAK-01).
 MAX_RESTORE_TEST_MONTHS = 6
 
-# What the engine hands a policy for a value not known before deployment.
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-KMS_KEY_TYPES = ("aws:kms/key:Key", "aws:kms/externalKey:ExternalKey", "aws:kms/replicaKey:ReplicaKey")
-KMS_ALIAS = "aws:kms/alias:Alias"
-BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
-SSE_TYPES = (
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
-)
-LISTENER_TYPES = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
-LOAD_BALANCER_TYPES = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-SG_RULE_TYPES = (
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
-    "aws:ec2/securityGroupRule:SecurityGroupRule",
-)
-SUBNET = "aws:ec2/subnet:Subnet"
-INSTANCE = "aws:ec2/instance:Instance"
-FIREWALL = "aws:networkfirewall/firewall:Firewall"
-FIREWALL_POLICY = "aws:networkfirewall/firewallPolicy:FirewallPolicy"
-RULE_GROUP = "aws:networkfirewall/ruleGroup:RuleGroup"
-WEB_ACL = "aws:wafv2/webAcl:WebAcl"
-TRAIL = "aws:cloudtrail/trail:Trail"
-VAULT = "aws:backup/vault:Vault"
-VPC = "aws:ec2/vpc:Vpc"
-RECORDER = "aws:cfg/recorder:Recorder"
 # Ports that reach a host's administration: never from routable addresses, only through the VPN.
 ADMIN_PORTS = (22, 3389)
-# Source ranges that together span this much routable space are "the internet" (no admin, office or partner
-# range is remotely that large): a /8 of IPv4, a /16 of IPv6.
-WORLD_ADDRESSES = {4: 2**24, 6: 2**112}
-# Address blocks that are not reachable from the internet (RFC 1918, CGNAT, loopback, link-local, ULA).
-NON_ROUTABLE = tuple(
-    ip_network(block)
-    for block in (
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "fc00::/7",
-        "fe80::/10",
-        "::1/128",
-    )
-)
 # The managed rule groups every web ACL runs, blocking (not only counting).
 WAF_MANAGED_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
-
-
-class Malformed(ValueError):
-    """A property holds a value no AWS API would accept; reported as a violation naming the property."""
-
-
-@dataclass(frozen=True)
-class StackResource:
-    """What a stack policy sees of one resource (a neutral view of pulumi_policy.PolicyResource)."""
-
-    type: str
-    name: str
-    urn: str
-    props: Mapping[str, Any]
-    property_dependencies: Mapping[str, list[str]] = field(default_factory=dict)
-
-    def tag(self, key: str) -> Any:
-        tags = self.props.get("tags")
-        return tags.get(key) if isinstance(tags, Mapping) else None
-
-
-@dataclass
-class StackView:
-    """Every resource of the stack, with the cross-references a stack policy follows, and the policy config."""
-
-    resources: list[StackResource]
-    config: Mapping[str, Any] = field(default_factory=dict)
-
-    def of(self, *types: str) -> list[StackResource]:
-        return [r for r in self.resources if r.type in types]
-
-    @cached_property
-    def _by_identity(self) -> dict[str, list[StackResource]]:
-        """Resources by the values other resources use to name them: id, ARN, bucket and vault names."""
-        index: dict[str, list[StackResource]] = {}
-        for resource in self.resources:
-            names = [resource.props.get(key) for key in ("id", "arn", "keyId")]
-            if resource.type in (
-                *BUCKET_TYPES,
-                VAULT,
-                LOG_GROUP,
-                KMS_ALIAS,
-                RULE_GROUP,
-                FIREWALL_POLICY,
-                RECORDER,
-            ):
-                names += [resource.props.get("bucket"), resource.props.get("name")]
-            for value in names:
-                if _known(value) and isinstance(value, str):
-                    index.setdefault(value, []).append(resource)
-        return index
-
-    @cached_property
-    def _by_urn(self) -> dict[str, StackResource]:
-        return {r.urn: r for r in self.resources}
-
-    def targets(self, resource: StackResource, prop: str, value: Any = None) -> list[StackResource]:
-        """The stack's resources that `prop` of `resource` names: by value, or by dependency when unknown."""
-        value = resource.props.get(prop) if value is None else value
-        found: list[StackResource] = []
-        for item in _as_list(value):
-            if isinstance(item, str) and _known(item):
-                found += self._by_identity.get(item, [])
-        if not found and not _has_known_value(value):
-            found = [
-                self._by_urn[urn]
-                for urn in resource.property_dependencies.get(prop, [])
-                if urn in self._by_urn
-            ]
-        return found
-
-    def refers(self, resource: StackResource, prop: str, target: StackResource) -> bool:
-        return any(t.urn == target.urn for t in self.targets(resource, prop))
-
-    def users(self, target: StackResource, types: tuple[str, ...], prop: str) -> list[StackResource]:
-        """The resources of `types` whose `prop` names `target`."""
-        return [r for r in self.of(*types) if self.refers(r, prop, target)]
-
-    @cached_property
-    def keys(self) -> list[StackResource]:
-        """The KMS keys this stack declares, and its aliases that point at them."""
-        keys = self.of(*KMS_KEY_TYPES)
-        aliases = [a for a in self.of(KMS_ALIAS) if any(t in keys for t in self.targets(a, "targetKeyId"))]
-        return keys + aliases
-
-    def key_problem(self, resource: StackResource, prop: str, value: Any, what: str) -> str | None:
-        """Why `value` (at `what`) is not a KMS key of this stack, or None when it is one."""
-        trusted = _as_list(self.config.get("trustedKeyArns"))
-        if value is None or value == "":
-            return f"{resource.name}: {what} names no KMS key: use a key of this stack"
-        if not isinstance(value, str):
-            raise Malformed(f"{what} {value!r} is not a KMS key ARN or id")
-        if value in trusted:
-            return None
-        if _known(value):
-            if any(t in self.keys for t in self._by_identity.get(value, [])):
-                return None
-            return (
-                f"{resource.name}: {what} {value!r} is not a KMS key of this stack: use one of the stack's keys "
-                "(or name it in the policy config trustedKeyArns)"
-            )
-        if any(t in self.keys for t in self.targets(resource, prop, value)):
-            return None
-        return f"{resource.name}: {what} is not known to come from a KMS key of this stack"
-
-    @cached_property
-    def environment(self) -> str | None:
-        """The stack's environment: prod as soon as any resource says so (a missing tag cannot hide it)."""
-        values = {r.tag("environment") for r in self.resources} - {None}
-        return "prod" if "prod" in values else next(iter(sorted(map(str, values))), None)
-
-
-ResourceCheck = Callable[[str, Mapping[str, Any]], list[str]]
-StackCheck = Callable[[StackView], list[str]]
-
-
-@dataclass(frozen=True)
-class PolicySpec:
-    name: str
-    description: str
-    control: str
-    check: ResourceCheck | StackCheck
-    stack: bool = False
-    config_schema: Mapping[str, Mapping[str, Any]] | None = None
-
-
-POLICIES: list[PolicySpec] = []
-
-
-def _never_crash(name: str, check: Callable[..., list[str]]) -> Callable[..., list[str]]:
-    """A malformed value becomes a violation with its message; no input may stop the whole pack."""
-
-    @wraps(check)
-    def guarded(*args: Any) -> list[str]:
-        try:
-            return check(*args)
-        except Malformed as error:
-            return [f"malformed value: {error}"]
-        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
-            return [f"malformed value ({name} could not read it): {type(error).__name__}: {error}"]
-
-    return guarded
-
-
-def resource_policy(name: str, control: str) -> Callable[[ResourceCheck], ResourceCheck]:
-    def register(check: ResourceCheck) -> ResourceCheck:
-        guarded = cast(ResourceCheck, _never_crash(name, check))
-        POLICIES.append(PolicySpec(name, (check.__doc__ or name).strip(), control, guarded))
-        return guarded
-
-    return register
-
-
-def stack_policy(
-    name: str, control: str, config_schema: Mapping[str, Mapping[str, Any]] | None = None
-) -> Callable[[StackCheck], StackCheck]:
-    def register(check: StackCheck) -> StackCheck:
-        guarded = cast(StackCheck, _never_crash(name, check))
-        POLICIES.append(
-            PolicySpec(name, (check.__doc__ or name).strip(), control, guarded, True, config_schema)
-        )
-        return guarded
-
-    return register
-
-
-# --- value helpers -------------------------------------------------------------------------------------------
-
-
-def _known(value: Any) -> bool:
-    return value is not None and value != UNKNOWN
-
-
-def _has_known_value(value: Any) -> bool:
-    return any(isinstance(item, str) and _known(item) for item in _as_list(value))
-
-
-def _get(props: Any, *path: str) -> Any:
-    value: Any = props
-    for key in path:
-        if isinstance(value, list):
-            value = value[0] if value else None
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _mappings(value: Any, what: str) -> list[Mapping[str, Any]]:
-    items = _as_list(value)
-    for item in items:
-        if not isinstance(item, Mapping):
-            raise Malformed(f"{what} holds {item!r}, not an object")
-    return cast(list[Mapping[str, Any]], items)
-
-
-def _json(value: Any, what: str) -> Mapping[str, Any]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise Malformed(f"{what} is not JSON ({error.msg})") from None
-    if not isinstance(value, Mapping):
-        raise Malformed(f"{what} is not a JSON object")
-    return value
-
-
-def _number(value: Any, what: str, default: float | None = None) -> float:
-    if value is None and default is not None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise Malformed(f"{what} {value!r} is not a number")
-    try:
-        return float(value)
-    except ValueError:
-        raise Malformed(f"{what} {value!r} is not a number") from None
-
-
-def _network(value: Any, what: str) -> IPv4Network | IPv6Network:
-    if not isinstance(value, str):
-        raise Malformed(f"{what} {value!r} is not a CIDR range")
-    try:
-        return ip_network(value.strip(), strict=False)
-    except ValueError:
-        raise Malformed(f"{what} {value!r} is not a CIDR range") from None
-
-
-def _routable(networks: Iterable[IPv4Network | IPv6Network]) -> dict[int, int]:
-    """Addresses reachable from the internet in the union of `networks`, per IP version."""
-    networks = list(networks)
-    unions: dict[int, list[IPv4Network] | list[IPv6Network]] = {
-        4: list(collapse_addresses(n for n in networks if isinstance(n, IPv4Network))),
-        6: list(collapse_addresses(n for n in networks if isinstance(n, IPv6Network))),
-    }
-    counts = {4: 0, 6: 0}
-    for version, union in unions.items():
-        for network in union:
-            # CIDR blocks overlap only by containment, and the non-routable blocks are disjoint.
-            private = sum(
-                min(block.num_addresses, network.num_addresses)
-                for block in NON_ROUTABLE
-                if block.version == version and network.overlaps(block)
-            )
-            counts[version] += max(0, network.num_addresses - private)
-    return counts
-
-
-def is_world(networks: Iterable[IPv4Network | IPv6Network]) -> bool:
-    """The union of these ranges is the internet, however it is split."""
-    counts = _routable(list(networks))
-    return any(counts[version] >= WORLD_ADDRESSES[version] for version in (4, 6))
-
-
-def _has_routable(networks: Iterable[IPv4Network | IPv6Network]) -> bool:
-    return any(_routable(list(networks)).values())
-
-
-def _describe(networks: Iterable[IPv4Network | IPv6Network]) -> str:
-    return ", ".join(sorted(map(str, networks)))
 
 
 # --- tags, regions and keys ------------------------------------------------------------------------------------
@@ -388,21 +120,24 @@ def _is_taggable(resource_type: str) -> bool:
 def _region_problems(props: Mapping[str, Any], what: str) -> list[str]:
     problems = []
     region = props.get("region")
-    if _known(region) and region is not None:
+    if known(region) and region is not None:
         if not isinstance(region, str):
             raise Malformed(f"region {region!r} is not a region name")
         if region not in EU_REGIONS:
             problems.append(
                 f"{what} region {region} is outside the EU: use one of {', '.join(sorted(EU_REGIONS))}"
             )
-    zones = [*_as_list(props.get("availabilityZone")), *_as_list(props.get("availabilityZones"))]
+    zones = [*as_list(props.get("availabilityZone")), *as_list(props.get("availabilityZones"))]
     for zone in zones:
-        if not _known(zone):
+        if not known(zone):
             continue
         if not isinstance(zone, str) or not zone:
             raise Malformed(f"availability zone {zone!r} is not a zone name")
         if zone[:-1] not in EU_REGIONS:
             problems.append(f"availability zone {zone} is outside the EU")
+    for zone_id in [*as_list(props.get("availabilityZoneId")), *as_list(props.get("availabilityZoneIds"))]:
+        if known(zone_id) and str(zone_id).split("-az")[0] not in EU_ZONE_ID_PREFIXES:
+            problems.append(f"availability zone id {zone_id} is outside the EU")
     return problems
 
 
@@ -547,29 +282,29 @@ def _bucket_encryption(stack: StackView, bucket: StackResource) -> list[Place]:
     rules: list[tuple[StackResource, str, Mapping[str, Any]]] = []
     for config in stack.of(*SSE_TYPES):
         if stack.refers(config, "bucket", bucket):
-            rules += [(config, "rules", rule) for rule in _mappings(config.props.get("rules"), "rules")]
-    legacy = _get(bucket.props, "serverSideEncryptionConfiguration", "rule")
+            rules += [(config, "rules", rule) for rule in mapping_list(config.props.get("rules"), "rules")]
+    legacy = dig(bucket.props, "serverSideEncryptionConfiguration", "rule")
     if isinstance(legacy, Mapping):
         rules.append((bucket, "serverSideEncryptionConfiguration", legacy))
     places: list[Place] = []
     for owner, prop, rule in rules:
-        default = _get(rule, "applyServerSideEncryptionByDefault") or {}
-        algorithm = _get(default, "sseAlgorithm")
+        default = dig(rule, "applyServerSideEncryptionByDefault") or {}
+        algorithm = dig(default, "sseAlgorithm")
         if algorithm not in ("aws:kms", "aws:kms:dsse"):
             places.append(
                 (owner, prop, None, f"server-side encryption {algorithm} is not aws:kms with a tenant key")
             )
         else:
-            places.append((owner, prop, _get(default, "kmsMasterKeyId"), None))
+            places.append((owner, prop, dig(default, "kmsMasterKeyId"), None))
     return places
 
 
 def _ebs_encryption(stack: StackView, resource: StackResource) -> list[Place]:
     if resource.type == INSTANCE:
         devices = [("rootBlockDevice", resource.props.get("rootBlockDevice"))]
-        devices += [("ebsBlockDevices", d) for d in _as_list(resource.props.get("ebsBlockDevices"))]
+        devices += [("ebsBlockDevices", d) for d in as_list(resource.props.get("ebsBlockDevices"))]
     elif resource.type == "aws:ec2/launchTemplate:LaunchTemplate":
-        mappings = _mappings(resource.props.get("blockDeviceMappings"), "blockDeviceMappings")
+        mappings = mapping_list(resource.props.get("blockDeviceMappings"), "blockDeviceMappings")
         devices = [("blockDeviceMappings", m.get("ebs")) for m in mappings]
         if not devices:
             return [(resource, "blockDeviceMappings", None, "the root volume's encryption is not declared")]
@@ -685,11 +420,11 @@ def s3_public_access_blocked(stack: StackView) -> list[str]:
 
 def _denies_insecure_transport(policy: Mapping[str, Any]) -> bool:
     """A Deny of every S3 action to everyone when aws:SecureTransport is false."""
-    for statement in _mappings(policy.get("Statement"), "policy Statement"):
-        condition = _get(statement, "Condition", "Bool") or {}
+    for statement in mapping_list(policy.get("Statement"), "policy Statement"):
+        condition = dig(statement, "Condition", "Bool") or {}
         principal = statement.get("Principal")
         everyone = principal == "*" or (isinstance(principal, Mapping) and principal.get("AWS") == "*")
-        actions = _as_list(statement.get("Action"))
+        actions = as_list(statement.get("Action"))
         if (
             statement.get("Effect") == "Deny"
             and everyone
@@ -705,7 +440,7 @@ def s3_tls_only(stack: StackView) -> list[str]:
     """Every bucket has a policy denying every request, by anyone, that does not use TLS."""
 
     def accept(policy: StackResource) -> list[str]:
-        if _denies_insecure_transport(_json(policy.props.get("policy"), "policy")):
+        if _denies_insecure_transport(parse_json(policy.props.get("policy"), "policy")):
             return []
         return ["bucket policy does not deny s3:* to * when aws:SecureTransport is false"]
 
@@ -719,7 +454,7 @@ def s3_versioning_enabled(stack: StackView) -> list[str]:
     """Every bucket keeps versions (an overwrite or delete can be undone)."""
 
     def accept(versioning: StackResource) -> list[str]:
-        status = _get(versioning.props, "versioningConfiguration", "status")
+        status = dig(versioning.props, "versioningConfiguration", "status")
         return [] if status == "Enabled" else [f"versioning is {status}"]
 
     types = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
@@ -731,7 +466,7 @@ def s3_acls_disabled(stack: StackView) -> list[str]:
     """Every bucket enforces bucket-owner ownership: ACLs cannot grant access."""
 
     def accept(controls: StackResource) -> list[str]:
-        ownership = _get(controls.props, "rule", "objectOwnership")
+        ownership = dig(controls.props, "rule", "objectOwnership")
         return [] if ownership == "BucketOwnerEnforced" else [f"object ownership {ownership} allows ACLs"]
 
     return _bucket_companions(
@@ -746,8 +481,8 @@ def s3_object_lock_in_prod(stack: StackView) -> list[str]:
         return []
 
     def accept(lock: StackResource) -> list[str]:
-        days = _number(_get(lock.props, "rule", "defaultRetention", "days"), "defaultRetention.days", 0)
-        years = _number(_get(lock.props, "rule", "defaultRetention", "years"), "defaultRetention.years", 0)
+        days = to_number(dig(lock.props, "rule", "defaultRetention", "days"), "defaultRetention.days", 0)
+        years = to_number(dig(lock.props, "rule", "defaultRetention", "years"), "defaultRetention.years", 0)
         kept = max(days, years * 365)
         return (
             []
@@ -783,15 +518,15 @@ def _rule(props: Mapping[str, Any], what: str) -> Rule:
     if protocol == "all":
         low, high = 0, 65535
     else:
-        low = int(_number(props.get("fromPort"), f"{what} fromPort", 0))
-        high = int(_number(props.get("toPort"), f"{what} toPort", 65535))
+        low = int(to_number(props.get("fromPort"), f"{what} fromPort", 0))
+        high = int(to_number(props.get("toPort"), f"{what} toPort", 65535))
         if protocol in ("icmp", "icmpv6") or low == -1:
             low, high = 0, 65535
-    sources = [*_as_list(props.get("cidrBlocks")), *_as_list(props.get("ipv6CidrBlocks"))]
+    sources = [*as_list(props.get("cidrBlocks")), *as_list(props.get("ipv6CidrBlocks"))]
     sources += [
         props[key] for key in ("cidrIpv4", "cidrIpv6", "cidrBlock", "ipv6CidrBlock") if props.get(key)
     ]
-    return Rule(protocol, low, high, tuple(_network(s, f"{what} source") for s in sources if _known(s)))
+    return Rule(protocol, low, high, tuple(to_network(s, f"{what} source") for s in sources if known(s)))
 
 
 def _world_open(rules: list[Rule]) -> list[tuple[str, int, int, tuple[IPv4Network | IPv6Network, ...]]]:
@@ -816,7 +551,9 @@ def _security_group_rules(stack: StackView) -> dict[str, tuple[StackResource | N
     """Ingress rules by security group (inline and standalone rules together), keyed by the group's URN or id."""
     groups: dict[str, tuple[StackResource | None, list[Rule]]] = {}
     for group in stack.of(SECURITY_GROUP):
-        rules = [_rule(r, f"{group.name} ingress") for r in _mappings(group.props.get("ingress"), "ingress")]
+        rules = [
+            _rule(r, f"{group.name} ingress") for r in mapping_list(group.props.get("ingress"), "ingress")
+        ]
         groups[group.urn] = (group, rules)
     for rule in stack.of(*SG_RULE_TYPES):
         if rule.type == "aws:ec2/securityGroupRule:SecurityGroupRule" and rule.props.get("type") != "ingress":
@@ -874,7 +611,7 @@ def no_world_ingress(stack: StackView) -> list[str]:
                 continue
             ports = f"{low}" if single else f"{low}-{high}"
             problems.append(
-                f"security group {name}: {protocol} {ports} is open to the internet ({_describe(sources)}): "
+                f"security group {name}: {protocol} {ports} is open to the internet ({describe_ranges(sources)}): "
                 "admit specific ranges"
             )
     return problems
@@ -887,33 +624,13 @@ def admin_ports_only_from_private_ranges(stack: StackView) -> list[str]:
     for key, (group, rules) in _security_group_rules(stack).items():
         for rule in rules:
             ports = [p for p in ADMIN_PORTS if rule.low <= p <= rule.high and rule.protocol in ("tcp", "all")]
-            routable = [s for s in rule.sources if _has_routable([s])]
+            routable = [s for s in rule.sources if has_routable([s])]
             if ports and routable:
                 problems.append(
                     f"security group {group.name if group else key}: port {ports[0]} is open to routable "
-                    f"addresses {_describe(routable)}: admit the VPN client range only"
+                    f"addresses {describe_ranges(routable)}: admit the VPN client range only"
                 )
     return problems
-
-
-Network = IPv4Network | IPv6Network
-
-
-def _subtract(networks: Iterable[Network], removed: list[Network]) -> list[Network]:
-    """The parts of `networks` outside every range of `removed`."""
-    kept: list[Network] = []
-    for network in networks:
-        pieces = [network]
-        for cut in removed:
-            remaining: list[Network] = []
-            for piece in pieces:
-                if piece.version != cut.version or not piece.overlaps(cut):
-                    remaining.append(piece)
-                elif cut.num_addresses < piece.num_addresses:  # the cut lies inside the piece
-                    remaining.extend(piece.address_exclude(cut))  # type: ignore[arg-type]
-            pieces = remaining
-        kept.extend(pieces)
-    return kept
 
 
 def _acl_entries(stack: StackView) -> dict[str, tuple[str, list[tuple[float, bool, Rule]]]]:
@@ -922,11 +639,11 @@ def _acl_entries(stack: StackView) -> dict[str, tuple[str, list[tuple[float, boo
     for acl in stack.of("aws:ec2/networkAcl:NetworkAcl", "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"):
         entries = [
             (
-                _number(e.get("ruleNo"), "ruleNo", 0),
+                to_number(e.get("ruleNo"), "ruleNo", 0),
                 e.get("action") == "allow",
                 _rule(e, f"{acl.name} ingress"),
             )
-            for e in _mappings(acl.props.get("ingress"), "ingress")
+            for e in mapping_list(acl.props.get("ingress"), "ingress")
         ]
         acls[acl.urn] = (acl.name, entries)
     for entry in stack.of("aws:ec2/networkAclRule:NetworkAclRule"):
@@ -935,7 +652,7 @@ def _acl_entries(stack: StackView) -> dict[str, tuple[str, list[tuple[float, boo
         targets = stack.targets(entry, "networkAclId")
         key = targets[0].urn if targets else str(entry.props.get("networkAclId"))
         name, entries = acls.get(key, (targets[0].name if targets else key, []))
-        number = _number(entry.props.get("ruleNumber"), f"{entry.name} ruleNumber", 0)
+        number = to_number(entry.props.get("ruleNumber"), f"{entry.name} ruleNumber", 0)
         allow = entry.props.get("ruleAction") == "allow"
         acls[key] = (name, [*entries, (number, allow, _rule(entry.props, entry.name))])
     return acls
@@ -954,7 +671,7 @@ def nacl_no_world_admin_ports(stack: StackView) -> list[str]:
                 if rule.protocol not in ("tcp", "all") or not rule.low <= port <= rule.high:
                     continue
                 if allow:
-                    allowed += _subtract(rule.sources, denied)
+                    allowed += subtract(rule.sources, denied)
                 else:
                     denied += rule.sources
             if is_world(allowed):
@@ -974,7 +691,7 @@ def default_security_group_closed(stack: StackView) -> list[str]:
                 f"VPC {vpc.name}: its default security group is left open (declare it with no rules)"
             )
     for group in defaults:
-        if _as_list(group.props.get("ingress")) or _as_list(group.props.get("egress")):
+        if as_list(group.props.get("ingress")) or as_list(group.props.get("egress")):
             problems.append(f"default security group {group.name} has rules: remove them")
     return problems
 
@@ -987,7 +704,7 @@ def no_public_ip_on_launch(resource_type: str, props: Mapping[str, Any]) -> list
     if resource_type == INSTANCE and props.get("associatePublicIpAddress") in (True, "true"):
         return ["instance gets a public IP: use an Elastic IP behind Shield, or none"]
     if resource_type == "aws:ec2/launchTemplate:LaunchTemplate":
-        interfaces = _mappings(props.get("networkInterfaces"), "networkInterfaces")
+        interfaces = mapping_list(props.get("networkInterfaces"), "networkInterfaces")
         if any(i.get("associatePublicIpAddress") in (True, "true") for i in interfaces):
             return ["launch template gives instances a public IP"]
     return []
@@ -1008,18 +725,22 @@ def _routes_by_table(stack: StackView) -> dict[str, list[Route]]:
     """Routes (standalone and inline) by route table URN."""
     tables: dict[str, list[Route]] = {t.urn: [] for t in stack.of("aws:ec2/routeTable:RouteTable")}
     for table in stack.of("aws:ec2/routeTable:RouteTable"):
-        for inline in _mappings(table.props.get("routes"), "routes"):
+        for inline in mapping_list(table.props.get("routes"), "routes"):
             destination = inline.get("cidrBlock") or inline.get("ipv6CidrBlock")
             prop = next((p for p in _ROUTE_TARGETS if inline.get(p)), "gatewayId")
-            tables[table.urn].append(Route(_network(destination, "route"), table, "routes", inline.get(prop)))
+            tables[table.urn].append(
+                Route(to_network(destination, "route"), table, "routes", inline.get(prop))
+            )
     for route in stack.of("aws:ec2/route:Route"):
         destination = route.props.get("destinationCidrBlock") or route.props.get("destinationIpv6CidrBlock")
-        if not _known(destination):
+        if not known(destination):
             continue
         prop = next((p for p in _ROUTE_TARGETS if p in route.props or p in route.property_dependencies), "")
         for table in stack.targets(route, "routeTableId"):
             tables.setdefault(table.urn, []).append(
-                Route(_network(destination, f"{route.name} destination"), route, prop, route.props.get(prop))
+                Route(
+                    to_network(destination, f"{route.name} destination"), route, prop, route.props.get(prop)
+                )
             )
     return tables
 
@@ -1067,7 +788,7 @@ def _to_firewall(stack: StackView, route: Route) -> bool:
 def _firewall_subnets(stack: StackView) -> set[str]:
     subnets = set()
     for firewall in stack.of(FIREWALL):
-        for mapping in _mappings(firewall.props.get("subnetMappings"), "subnetMappings"):
+        for mapping in mapping_list(firewall.props.get("subnetMappings"), "subnetMappings"):
             subnets |= {s.urn for s in stack.targets(firewall, "subnetMappings", mapping.get("subnetId"))}
     return subnets
 
@@ -1084,7 +805,7 @@ def public_subnets(stack: StackView) -> list[StackResource]:
         internet = [
             r
             for r in routes.get(subnet.urn, [])
-            if _has_routable([r.destination]) and (_to_internet_gateway(stack, r) or _to_firewall(stack, r))
+            if has_routable([r.destination]) and (_to_internet_gateway(stack, r) or _to_firewall(stack, r))
         ]
         if subnet.tag("tier") == "public" or internet:
             public.append(subnet)
@@ -1101,21 +822,21 @@ def no_direct_internet_route(stack: StackView) -> list[str]:
         if subnet_urn in firewall_subnets:
             continue
         direct = [
-            r.destination for r in routes if _has_routable([r.destination]) and _to_internet_gateway(stack, r)
+            r.destination for r in routes if has_routable([r.destination]) and _to_internet_gateway(stack, r)
         ]
         if direct:
             name = next(s.name for s in stack.of(SUBNET) if s.urn == subnet_urn)
             problems.append(
-                f"subnet {name} routes {_describe(direct)} straight to an internet gateway, past the firewall"
+                f"subnet {name} routes {describe_ranges(direct)} straight to an internet gateway, past the firewall"
             )
     return problems
 
 
 def _endpoint_by_zone(firewall: StackResource) -> dict[str, str]:
     endpoints: dict[str, str] = {}
-    for status in _mappings(firewall.props.get("firewallStatuses"), "firewallStatuses"):
-        for state in _mappings(status.get("syncStates"), "syncStates"):
-            endpoint = _get(state, "attachments", "endpointId")
+    for status in mapping_list(firewall.props.get("firewallStatuses"), "firewallStatuses"):
+        for state in mapping_list(status.get("syncStates"), "syncStates"):
+            endpoint = dig(state, "attachments", "endpointId")
             if state.get("availabilityZone") and endpoint:
                 endpoints[state["availabilityZone"]] = endpoint
     return endpoints
@@ -1141,7 +862,7 @@ def firewall_in_every_zone(stack: StackView) -> list[str]:
     routes = _subnet_routes(stack)
     for subnet in public:
         zone = subnet.props.get("availabilityZone")
-        internet = [r for r in routes.get(subnet.urn, []) if _has_routable([r.destination])]
+        internet = [r for r in routes.get(subnet.urn, []) if has_routable([r.destination])]
         if not internet or not is_world(r.destination for r in internet):
             violations.append(f"public subnet {subnet.name} has no default route through the firewall")
             continue
@@ -1177,18 +898,18 @@ def network_firewall_strict_order(resource_type: str, props: Mapping[str, Any]) 
     problems = []
     if resource_type == FIREWALL_POLICY:
         policy = props.get("firewallPolicy") or {}
-        if _get(policy, "statefulEngineOptions", "ruleOrder") != "STRICT_ORDER":
+        if dig(policy, "statefulEngineOptions", "ruleOrder") != "STRICT_ORDER":
             problems.append("stateful rule order is not STRICT_ORDER")
-        defaults = _as_list(_get(policy, "statefulDefaultActions"))
+        defaults = as_list(dig(policy, "statefulDefaultActions"))
         if not {"aws:drop_established", "aws:drop_strict"} & set(defaults):
             problems.append("no stateful default drop (aws:drop_established or aws:drop_strict)")
         for key in ("statelessDefaultActions", "statelessFragmentDefaultActions"):
-            if _as_list(_get(policy, key)) != ["aws:forward_to_sfe"]:
+            if as_list(dig(policy, key)) != ["aws:forward_to_sfe"]:
                 problems.append(f"{key} is not [aws:forward_to_sfe]: traffic would skip inspection")
     elif (
         resource_type == RULE_GROUP
         and props.get("type") == "STATEFUL"
-        and _get(props, "ruleGroup", "statefulRuleOptions", "ruleOrder") != "STRICT_ORDER"
+        and dig(props, "ruleGroup", "statefulRuleOptions", "ruleOrder") != "STRICT_ORDER"
     ):
         problems.append("stateful rule group order is not STRICT_ORDER")
     return problems
@@ -1214,8 +935,8 @@ def network_firewall_logging(stack: StackView) -> list[str]:
             d.get("logType")
             for c in configs
             if stack.refers(c, "firewallArn", firewall)
-            for d in _mappings(
-                _get(c.props, "loggingConfiguration", "logDestinationConfigs"), "logDestinationConfigs"
+            for d in mapping_list(
+                dig(c.props, "loggingConfiguration", "logDestinationConfigs"), "logDestinationConfigs"
             )
         }
         missing = {"ALERT", "FLOW"} - types
@@ -1253,8 +974,8 @@ def tls_on_every_listener(resource_type: str, props: Mapping[str, Any]) -> list[
             return [f"{protocol.upper()} listener policy {props.get('sslPolicy')} allows TLS below 1.2"]
     if resource_type == "aws:cloudfront/distribution:Distribution":
         certificate = props.get("viewerCertificate") or {}
-        version = _get(certificate, "minimumProtocolVersion")
-        if _get(certificate, "cloudfrontDefaultCertificate") or not str(version).startswith("TLSv1.2"):
+        version = dig(certificate, "minimumProtocolVersion")
+        if dig(certificate, "cloudfrontDefaultCertificate") or not str(version).startswith("TLSv1.2"):
             return [f"CloudFront minimum protocol {version} is below TLSv1.2"]
     return []
 
@@ -1264,10 +985,9 @@ def http_only_redirects(resource_type: str, props: Mapping[str, Any]) -> list[st
     """Plain HTTP listeners only redirect to HTTPS."""
     if resource_type not in LISTENER_TYPES or str(props.get("protocol", "")).upper() != "HTTP":
         return []
-    actions = _mappings(props.get("defaultActions"), "defaultActions")
+    actions = mapping_list(props.get("defaultActions"), "defaultActions")
     if not actions or any(
-        a.get("type") != "redirect" or str(_get(a, "redirect", "protocol")).upper() != "HTTPS"
-        for a in actions
+        a.get("type") != "redirect" or str(dig(a, "redirect", "protocol")).upper() != "HTTPS" for a in actions
     ):
         return ["HTTP listener does something other than redirect to HTTPS"]
     return []
@@ -1315,7 +1035,7 @@ def waf_on_every_public_alb(stack: StackView) -> list[str]:
 
 
 def _waf_rules(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return _mappings(props.get("rules"), "rules")
+    return mapping_list(props.get("rules"), "rules")
 
 
 @resource_policy("waf-managed-rule-groups", "EDGE-01")
@@ -1324,10 +1044,10 @@ def waf_managed_rule_groups(resource_type: str, props: Mapping[str, Any]) -> lis
     if resource_type != WEB_ACL:
         return []
     blocking = {
-        _get(rule, "statement", "managedRuleGroupStatement", "name")
+        dig(rule, "statement", "managedRuleGroupStatement", "name")
         for rule in _waf_rules(props)
-        if _get(rule, "statement", "managedRuleGroupStatement", "vendorName") == "AWS"
-        and _get(rule, "overrideAction", "count") is None
+        if dig(rule, "statement", "managedRuleGroupStatement", "vendorName") == "AWS"
+        and dig(rule, "overrideAction", "count") is None
     }
     missing = [group for group in WAF_MANAGED_GROUPS if group not in blocking]
     return [f"web ACL does not block with {', '.join(missing)}"] if missing else []
@@ -1339,13 +1059,13 @@ def waf_rate_limit(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type != WEB_ACL:
         return []
     for rule in _waf_rules(props):
-        limit = _get(rule, "statement", "rateBasedStatement", "limit")
+        limit = dig(rule, "statement", "rateBasedStatement", "limit")
         if (
             limit is not None
-            and _get(rule, "action", "block") is not None
+            and dig(rule, "action", "block") is not None
             and (
                 WAF_RATE_LIMIT_RANGE[0]
-                <= _number(limit, "rateBasedStatement.limit")
+                <= to_number(limit, "rateBasedStatement.limit")
                 <= WAF_RATE_LIMIT_RANGE[1]
             )
         ):
@@ -1369,7 +1089,7 @@ def waf_logging(stack: StackView) -> list[str]:
 def _shield_covers(stack: StackView, protection: StackResource, entry: StackResource) -> bool:
     """Shield names an Elastic IP by its allocation (`…:eip-allocation/<id>`), anything else by its ARN."""
     value = protection.props.get("resourceArn")
-    if entry.type == "aws:ec2/eip:Eip" and isinstance(value, str) and _known(value):
+    if entry.type == "aws:ec2/eip:Eip" and isinstance(value, str) and known(value):
         allocation = entry.props.get("allocationId") or entry.props.get("id")
         return value.endswith(f":eip-allocation/{allocation}")
     return stack.refers(protection, "resourceArn", entry)
@@ -1448,7 +1168,7 @@ def config_recorder_on(stack: StackView) -> list[str]:
     problems = []
     statuses = stack.of("aws:cfg/recorderStatus:RecorderStatus")
     for recorder in recorders:
-        if _get(recorder.props, "recordingGroup", "allSupported") is False:
+        if dig(recorder.props, "recordingGroup", "allSupported") is False:
             problems.append(f"recorder {recorder.name} records only some resource types")
         if not any(stack.refers(s, "name", recorder) and s.props.get("isEnabled") is True for s in statuses):
             problems.append(f"recorder {recorder.name} is not switched on (no enabled recorder status)")
@@ -1474,7 +1194,7 @@ def log_retention(resource_type: str, props: Mapping[str, Any]) -> list[str]:
         days = props.get("retentionInDays")
         if days is None or days == 0:  # CloudWatch keeps such logs forever
             return []
-        if _number(days, "retentionInDays") < MIN_RETENTION_DAYS:
+        if to_number(days, "retentionInDays") < MIN_RETENTION_DAYS:
             return [f"retention {days} days is below {MIN_RETENTION_DAYS}"]
     return []
 
@@ -1492,7 +1212,7 @@ def backup_vault_locked(stack: StackView) -> list[str]:
         if not mine:
             problems.append(f"backup vault {vault.name} is not locked")
         for lock in mine:
-            minimum = _number(lock.props.get("minRetentionDays"), "minRetentionDays", 0)
+            minimum = to_number(lock.props.get("minRetentionDays"), "minRetentionDays", 0)
             if minimum < MIN_BACKUP_DAILY_RETENTION_DAYS:
                 problems.append(
                     f"backup vault {vault.name} lock keeps {minimum:g} days, below {MIN_BACKUP_DAILY_RETENTION_DAYS}"
@@ -1505,9 +1225,9 @@ def backup_plan_retention(resource_type: str, props: Mapping[str, Any]) -> list[
     """Backup plans keep every recovery point 35 days and the longest-kept ones 13 months."""
     if resource_type != "aws:backup/plan:Plan":
         return []
-    rules = _mappings(props.get("rules"), "rules")
+    rules = mapping_list(props.get("rules"), "rules")
     kept = [
-        _number(_get(rule, "lifecycle", "deleteAfter"), "lifecycle.deleteAfter", float("inf"))
+        to_number(dig(rule, "lifecycle", "deleteAfter"), "lifecycle.deleteAfter", float("inf"))
         for rule in rules
     ]
     problems = []
@@ -1568,12 +1288,12 @@ def imdsv2_required(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     if resource_type not in (INSTANCE, "aws:ec2/launchTemplate:LaunchTemplate"):
         return []
     options = props.get("metadataOptions") or {}
-    if _get(options, "httpEndpoint") == "disabled":
+    if dig(options, "httpEndpoint") == "disabled":
         return []
     problems = []
-    if _get(options, "httpTokens") != "required":
+    if dig(options, "httpTokens") != "required":
         problems.append("IMDSv2 is not required: set metadata_options.http_tokens='required'")
-    hops = _number(_get(options, "httpPutResponseHopLimit"), "httpPutResponseHopLimit", 1)
+    hops = to_number(dig(options, "httpPutResponseHopLimit"), "httpPutResponseHopLimit", 1)
     if hops > 1:
         problems.append(f"metadata tokens reach {hops:g} hops: set http_put_response_hop_limit=1")
     return problems

@@ -10,9 +10,10 @@ from typing import Any, cast
 import pytest
 
 from infra.offline import StackSnapshot, evaluate, evaluate_stack, stack_config
-from policy import baseline
-from policy.baseline import POLICIES, ResourceCheck, StackCheck, StackResource, StackView
+from policy import baseline, view
+from policy.baseline import POLICIES
 from policy.runner import enforcement_levels, mandatory, run_pack
+from policy.view import ResourceCheck, StackCheck, StackResource, StackView
 from tests.fixtures.broken_stack import broken_program
 
 TAGS = {"tenant": "acme", "environment": "prod"}
@@ -71,7 +72,7 @@ def compliant() -> list[StackResource]:
         res("aws:kms/alias:Alias", "alias", name="alias/acme", arn="arn:alias", targetKeyId="key-1"),
         res("aws:s3/bucket:Bucket", "bucket", id="bucket-1", bucket="bucket-1", arn="arn:aws:s3:::bucket-1"),
         res(
-            baseline.SSE_TYPES[0],
+            view.SSE_TYPES[0],
             "sse",
             rules=[
                 {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY_ARN}}
@@ -105,9 +106,9 @@ def compliant() -> list[StackResource]:
             rule={"defaultRetention": {"mode": "GOVERNANCE", "days": 400.0}},
             **bucket,
         ),
-        res(baseline.LOG_GROUP, "logs", kmsKeyId=KEY_ARN, retentionInDays=400.0),
+        res(view.LOG_GROUP, "logs", kmsKeyId=KEY_ARN, retentionInDays=400.0),
         res("aws:sns/topic:Topic", "alerts", kmsMasterKeyId="alias/acme"),
-        res(baseline.VAULT, "vault", id="vault", name="vault", arn="arn:vault", kmsKeyArn=KEY_ARN),
+        res(view.VAULT, "vault", id="vault", name="vault", arn="arn:vault", kmsKeyArn=KEY_ARN),
         res(
             "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
             "vault-lock",
@@ -124,13 +125,13 @@ def compliant() -> list[StackResource]:
             "restore-test",
             scheduleExpression="cron(0 6 15 1/3 ? *)",
         ),
-        res(baseline.VPC, "vpc", id="vpc-1"),
+        res(view.VPC, "vpc", id="vpc-1"),
         res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "default-sg", vpcId="vpc-1"),
         res("aws:ec2/flowLog:FlowLog", "flow-log", vpcId="vpc-1", trafficType="ALL"),
         res("aws:ec2/internetGateway:InternetGateway", "igw", id="igw-1", vpcId="vpc-1"),
         *[
             res(
-                baseline.SUBNET,
+                view.SUBNET,
                 f"{tier}-a",
                 id=f"subnet-{tier}",
                 vpcId="vpc-1",
@@ -168,7 +169,7 @@ def compliant() -> list[StackResource]:
             gatewayId="igw-1",
         ),
         res(
-            baseline.FIREWALL,
+            view.FIREWALL,
             "firewall",
             id="fw",
             arn="arn:fw",
@@ -186,14 +187,14 @@ def compliant() -> list[StackResource]:
             ],
         ),
         res(
-            baseline.FIREWALL_POLICY,
+            view.FIREWALL_POLICY,
             "firewall-policy",
             arn="arn:fw-policy",
             firewallPolicy=DEFAULT_DROP,
             encryptionConfiguration=ENCRYPTED,
         ),
         res(
-            baseline.RULE_GROUP,
+            view.RULE_GROUP,
             "rules",
             type="STATEFUL",
             ruleGroup={"statefulRuleOptions": {"ruleOrder": "STRICT_ORDER"}},
@@ -205,7 +206,7 @@ def compliant() -> list[StackResource]:
             firewallArn="arn:fw",
             loggingConfiguration={"logDestinationConfigs": [{"logType": "ALERT"}, {"logType": "FLOW"}]},
         ),
-        res(baseline.SECURITY_GROUP, "alb-sg", id="sg-alb", ingress=[world("tcp", 443), world("tcp", 80)]),
+        res(view.SECURITY_GROUP, "alb-sg", id="sg-alb", ingress=[world("tcp", 443), world("tcp", 80)]),
         res(
             "aws:lb/loadBalancer:LoadBalancer",
             "alb",
@@ -238,7 +239,7 @@ def compliant() -> list[StackResource]:
                 {"type": "redirect", "redirect": {"protocol": "HTTPS", "statusCode": "HTTP_301"}}
             ],
         ),
-        res(baseline.WEB_ACL, "waf", arn="arn:waf", rules=WAF_RULES),
+        res(view.WEB_ACL, "waf", arn="arn:waf", rules=WAF_RULES),
         res(
             "aws:wafv2/webAclAssociation:WebAclAssociation",
             "waf-alb",
@@ -252,13 +253,13 @@ def compliant() -> list[StackResource]:
             logDestinationConfigs=["arn:waf-logs"],
         ),
         res(
-            baseline.SECURITY_GROUP,
+            view.SECURITY_GROUP,
             "bastion-sg",
             id="sg-bastion",
             ingress=[world("udp", 1194), world("tcp", 22, "10.250.0.0/24")],
         ),
         res(
-            baseline.INSTANCE,
+            view.INSTANCE,
             "bastion",
             id="i-1",
             vpcSecurityGroupIds=["sg-bastion"],
@@ -275,7 +276,7 @@ def compliant() -> list[StackResource]:
             resourceArn="arn:aws:ec2:eu-west-1:123456789012:eip-allocation/eipalloc-1",
         ),
         res(
-            baseline.TRAIL,
+            view.TRAIL,
             "trail",
             kmsKeyId=KEY_ARN,
             isMultiRegionTrail=True,
@@ -293,7 +294,7 @@ def compliant() -> list[StackResource]:
             )
             for feature in ("S3_DATA_EVENTS", "EBS_MALWARE_PROTECTION")
         ],
-        res(baseline.RECORDER, "recorder", name="recorder", recordingGroup={"allSupported": True}),
+        res(view.RECORDER, "recorder", name="recorder", recordingGroup={"allSupported": True}),
         res("aws:cfg/recorderStatus:RecorderStatus", "recorder-status", name="recorder", isEnabled=True),
         res("aws:cfg/deliveryChannel:DeliveryChannel", "delivery", s3KmsKeyArn=KEY_ARN),
         res("aws:securityhub/account:Account", "security-hub"),
@@ -378,6 +379,7 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         changed("data", availabilityZone="eu-west-2a"),
         "eu-west-2a is outside the EU",
     ),
+    ("eu-region-only", "bypass", changed("private-a", availabilityZoneId="use1-az1"), "zone id use1-az1"),
     ("eu-providers-only", "violating", changed("eu-provider", region="us-east-1"), "outside the EU"),
     ("eu-providers-only", "bypass", changed("eu-provider", region=None), "AWS provider without a region"),
     ("tenant-tags", "violating", changed("vpc", tags={"tenant": "acme"}), "missing tag(s) environment"),
@@ -947,18 +949,18 @@ def test_a_key_named_in_the_policy_config_is_trusted_and_no_other_string() -> No
 
 
 def test_a_key_reference_unknown_in_a_preview_is_judged_by_its_dependency() -> None:
-    unknown = baseline.UNKNOWN
+    unknown = view.UNKNOWN
     resources = [
         *compliant()[:2],
         StackResource(
-            baseline.LOG_GROUP,
+            view.LOG_GROUP,
             "new-logs",
             "urn:new-logs",
             {"tags": TAGS, "kmsKeyId": unknown},
             {"kmsKeyId": ["urn:key"]},
         ),
         StackResource(
-            baseline.LOG_GROUP,
+            view.LOG_GROUP,
             "odd-logs",
             "urn:odd-logs",
             {"tags": TAGS, "kmsKeyId": unknown},
@@ -986,7 +988,7 @@ def test_only_one_world_port_on_the_bastion_and_never_ssh() -> None:
 
 
 def test_a_world_port_on_a_group_the_stack_does_not_show_as_a_public_entry_is_flagged() -> None:
-    unused = plus(res(baseline.SECURITY_GROUP, "spare-sg", id="sg-spare", ingress=[world("udp", 1194)]))
+    unused = plus(res(view.SECURITY_GROUP, "spare-sg", id="sg-spare", ingress=[world("udp", 1194)]))
     assert judge(unused(compliant()))["no-world-ingress"] == [
         "security group spare-sg: udp 1194 is open to the internet (0.0.0.0/0): admit specific ranges"
     ]
@@ -1009,7 +1011,7 @@ def test_a_world_port_on_a_group_the_stack_does_not_show_as_a_public_entry_is_fl
 def test_ranges_are_judged_as_a_set(cidrs: list[str], is_world: bool) -> None:
     from ipaddress import ip_network
 
-    assert baseline.is_world(ip_network(c) for c in cidrs) is is_world
+    assert view.is_world(ip_network(c) for c in cidrs) is is_world
 
 
 def test_a_subnet_is_public_by_its_routes_whatever_its_tags() -> None:
@@ -1038,7 +1040,7 @@ def test_stack_policy_public_subnet_routed_to_another_zones_endpoint_is_flagged(
     def zone_b(resources: list[StackResource]) -> list[StackResource]:
         extra = [
             res(
-                baseline.SUBNET,
+                view.SUBNET,
                 "public-b",
                 id="subnet-public-b",
                 vpcId="vpc-1",
@@ -1046,7 +1048,7 @@ def test_stack_policy_public_subnet_routed_to_another_zones_endpoint_is_flagged(
                 tags={**TAGS, "tier": "public"},
             ),
             res(
-                baseline.SUBNET,
+                view.SUBNET,
                 "firewall-b",
                 id="subnet-firewall-b",
                 vpcId="vpc-1",
