@@ -29,6 +29,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.deserialize import serialize_properties
 
 from infra.config import (
     ALB_TLS_POLICIES,
@@ -1312,12 +1313,14 @@ def _resource_validation(check: ResourceCheck) -> Callable[[ResourceValidationAr
 
 def _stack_validation(check: StackCheck) -> Callable[[StackValidationArgs, ReportViolation], None]:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        # The engine's props raise on any value a preview does not know (every id of a new stack): the policies
+        # see the plain values instead, unknowns as the engine's sentinels, and follow property dependencies.
         resources = [
             StackResource(
                 r.resource_type,
                 r.name,
                 r.urn,
-                r.props,
+                serialize_properties(r.props),
                 {prop: [dep.urn for dep in deps] for prop, deps in (r.property_dependencies or {}).items()},
             )
             for r in args.resources

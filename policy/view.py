@@ -16,8 +16,21 @@ from functools import cached_property, wraps
 from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
 from typing import Any, cast
 
-# What the engine hands a policy for a value not known before deployment.
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+from pulumi_policy import proxy
+
+# What the engine hands a policy for a value not known before deployment (one sentinel per kind of value).
+UNKNOWN = proxy.UNKNOWN_STRING_VALUE
+UNKNOWNS = frozenset(
+    {
+        proxy.UNKNOWN_STRING_VALUE,
+        proxy.UNKNOWN_BOOLEAN_VALUE,
+        proxy.UNKNOWN_NUMBER_VALUE,
+        proxy.UNKNOWN_ARRAY_VALUE,
+        proxy.UNKNOWN_OBJECT_VALUE,
+        proxy.UNKNOWN_ASSET_VALUE,
+        proxy.UNKNOWN_ARCHIVE_VALUE,
+    }
+)
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 KMS_KEY_TYPES = ("aws:kms/key:Key", "aws:kms/externalKey:ExternalKey", "aws:kms/replicaKey:ReplicaKey")
@@ -233,7 +246,7 @@ def stack_policy(
 
 
 def known(value: Any) -> bool:
-    return value is not None and value != UNKNOWN
+    return value is not None and not (isinstance(value, str) and value in UNKNOWNS)
 
 
 def has_known_value(value: Any) -> bool:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import pytest
+from pulumi_policy import PolicyResource, StackValidationArgs
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from infra.offline import StackSnapshot, evaluate, evaluate_stack, stack_config
 from policy import baseline, view
@@ -940,6 +942,24 @@ def test_a_grant_on_a_key_of_another_account_is_flagged() -> None:
         )
     ]
     assert "kms-keys-of-this-stack" not in judge(own(compliant()))
+
+
+def test_stack_policies_run_in_a_preview_where_ids_are_unknown() -> None:
+    def preview_resource(type_: str, name: str, props: dict[str, Any], deps: dict[str, list[Any]]) -> Any:
+        return PolicyResource(
+            type_, unknown_checking_proxy(props), f"urn:{name}", name, None, None, None, [], deps
+        )
+
+    key = preview_resource("aws:kms/key:Key", "key", {"arn": view.UNKNOWN, "id": view.UNKNOWN}, {})
+    bucket = preview_resource("aws:s3/bucket:Bucket", "bucket", {"id": view.UNKNOWN}, {})
+    good = preview_resource(view.LOG_GROUP, "good", {"kmsKeyId": view.UNKNOWN}, {"kmsKeyId": [key]})
+    odd = preview_resource(view.LOG_GROUP, "odd", {"kmsKeyId": view.UNKNOWN}, {"kmsKeyId": [bucket]})
+    policy = next(p for p in baseline.sdk_policies() if p.name == "log-groups-encrypted-with-stack-key")
+    reported: list[str] = []
+    policy.validate(
+        StackValidationArgs([key, bucket, good, odd]), lambda message, urn=None: reported.append(message)
+    )
+    assert reported == ["odd: kmsKeyId is not known to come from a KMS key of this stack"]
 
 
 def test_a_key_named_in_the_policy_config_is_trusted_and_no_other_string() -> None:
