@@ -301,29 +301,26 @@ def _bucket_encryption(stack: StackView, bucket: StackResource) -> list[Place]:
 
 
 def _ebs_encryption(stack: StackView, resource: StackResource) -> list[Place]:
+    # (property holding the key, what to call the volume in a message, the volume's settings)
     if resource.type == INSTANCE:
-        devices = [("rootBlockDevice", resource.props.get("rootBlockDevice"))]
-        devices += [("ebsBlockDevices", d) for d in as_list(resource.props.get("ebsBlockDevices"))]
+        devices = [("rootBlockDevice", "root volume", resource.props.get("rootBlockDevice"))]
+        devices += [
+            ("ebsBlockDevices", "block device", d) for d in as_list(resource.props.get("ebsBlockDevices"))
+        ]
     elif resource.type == "aws:ec2/launchTemplate:LaunchTemplate":
         mappings = mapping_list(resource.props.get("blockDeviceMappings"), "blockDeviceMappings")
-        devices = [("blockDeviceMappings", m.get("ebs")) for m in mappings]
+        devices = [("blockDeviceMappings", "template volume", m.get("ebs")) for m in mappings]
         if not devices:
             return [(resource, "blockDeviceMappings", None, "the root volume's encryption is not declared")]
     else:
-        devices = [("kmsKeyId", resource.props)]
+        devices = [("kmsKeyId", "volume", resource.props)]
     places: list[Place] = []
-    for prop, device in devices:
+    for prop, label, device in devices:
         if not isinstance(device, Mapping):
-            places.append(
-                (
-                    resource,
-                    prop,
-                    None,
-                    f"{prop}: the volume's encryption is not declared (set encrypted and a key)",
-                )
-            )
+            problem = f"the {label}'s encryption is not declared (set encrypted and a key)"
+            places.append((resource, prop, None, problem))
         elif device.get("encrypted") not in (True, "true"):
-            places.append((resource, prop, None, f"{prop}: the volume is not encrypted"))
+            places.append((resource, prop, None, f"the {label} is not encrypted"))
         else:
             places.append((resource, prop, device.get("kmsKeyId"), None))
     return places
@@ -728,6 +725,8 @@ def _routes_by_table(stack: StackView) -> dict[str, list[Route]]:
     for table in stack.of("aws:ec2/routeTable:RouteTable"):
         for inline in mapping_list(table.props.get("routes"), "routes"):
             destination = inline.get("cidrBlock") or inline.get("ipv6CidrBlock")
+            if not known(destination):  # a prefix list, or not known in a preview
+                continue
             prop = next((p for p in _ROUTE_TARGETS if inline.get(p)), "gatewayId")
             tables[table.urn].append(
                 Route(to_network(destination, "route"), table, "routes", inline.get(prop))

@@ -265,7 +265,8 @@ def dig(props: Any, *path: str) -> Any:
 
 
 def as_list(value: Any) -> list[Any]:
-    if value is None:
+    """A list property as a list: none for a missing or (in a preview) unknown one, a scalar as one item."""
+    if value is None or (isinstance(value, str) and value in UNKNOWNS):
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
@@ -290,7 +291,8 @@ def parse_json(value: Any, what: str) -> Mapping[str, Any]:
 
 
 def to_number(value: Any, what: str, default: float | None = None) -> float:
-    if value is None and default is not None:
+    """A number property; `default` when it is missing or not known before deployment."""
+    if not known(value) and default is not None:
         return default
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise Malformed(f"{what} {value!r} is not a number")

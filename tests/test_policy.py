@@ -962,6 +962,30 @@ def test_stack_policies_run_in_a_preview_where_ids_are_unknown() -> None:
     assert reported == ["odd: kmsKeyId is not known to come from a KMS key of this stack"]
 
 
+def test_firewall_routing_is_judged_by_dependencies_while_endpoint_ids_are_unknown() -> None:
+    from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE
+
+    def preview(target_urn: str) -> list[StackResource]:
+        resources = changed("firewall", firewallStatuses=UNKNOWN_ARRAY_VALUE)(compliant())
+        return [
+            StackResource(
+                r.type,
+                r.name,
+                r.urn,
+                {**r.props, "vpcEndpointId": view.UNKNOWN},
+                {"vpcEndpointId": [target_urn]},
+            )
+            if r.name == "public-default"
+            else r
+            for r in resources
+        ]
+
+    assert judge(preview("urn:firewall")) == {}
+    assert judge(preview("urn:igw"))["firewall-in-every-zone"] == [
+        "public subnet public-a default route does not go through the firewall"
+    ]
+
+
 def test_a_key_named_in_the_policy_config_is_trusted_and_no_other_string() -> None:
     foreign = changed("trail", kmsKeyId=FOREIGN_KEY)
     assert "kms-keys-of-this-stack" in judge(foreign(compliant()))
