@@ -41,6 +41,7 @@ from infra.config import (
 from infra.config import EU_REGIONS as CONFIG_EU_REGIONS
 from policy.view import (
     BUCKET_TYPES,
+    CERTIFICATE,
     FIREWALL,
     FIREWALL_POLICY,
     INSTANCE,
@@ -993,7 +994,6 @@ def http_only_redirects(resource_type: str, props: Mapping[str, Any]) -> list[st
     return []
 
 
-CERTIFICATE = "aws:acm/certificate:Certificate"
 # What EDGE-04 allows: RSA with at least 2048 bits (ACM signs its certificates SHA-256 with RSA).
 RSA_KEY_ALGORITHMS = ("RSA_2048", "RSA_3072", "RSA_4096")
 

@@ -57,6 +57,7 @@ TRAIL = "aws:cloudtrail/trail:Trail"
 VAULT = "aws:backup/vault:Vault"
 VPC = "aws:ec2/vpc:Vpc"
 RECORDER = "aws:cfg/recorder:Recorder"
+CERTIFICATE = "aws:acm/certificate:Certificate"
 
 # Source ranges that together span this much routable space are "the internet" (no admin, office or partner
 # range is remotely that large): a /8 of IPv4, a /16 of IPv6.
