@@ -1276,6 +1276,9 @@ def backup_restore_tested(stack: StackView) -> list[str]:
         gap = _months_between_runs(plan.props.get("scheduleExpression"))
         if gap > MAX_RESTORE_TEST_MONTHS:
             problems.append(f"restore testing plan {plan.name} runs every {gap:g} months, more than 6")
+        vaults = dig(plan.props, "recoveryPointSelection", "includeVaults")
+        if not any(t.type == VAULT for t in stack.targets(plan, "recoveryPointSelection", vaults)):
+            problems.append(f"restore testing plan {plan.name} tests no backup vault of this stack")
     return problems
 
 

@@ -126,6 +126,7 @@ def compliant() -> list[StackResource]:
             "aws:backup/restoreTestingPlan:RestoreTestingPlan",
             "restore-test",
             scheduleExpression="cron(0 6 15 1/3 ? *)",
+            recoveryPointSelection={"includeVaults": ["arn:vault"]},
         ),
         res(view.VPC, "vpc", id="vpc-1"),
         res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "default-sg", vpcId="vpc-1"),
@@ -807,6 +808,12 @@ CASES: list[tuple[str, str, Mutation, str]] = [
         "no rule keeps recovery points 403 days",
     ),
     ("backup-restore-tested", "violating", without("restore-test"), "never test-restored"),
+    (
+        "backup-restore-tested",
+        "violating",
+        changed("restore-test", recoveryPointSelection={"includeVaults": ["*"]}),
+        "tests no backup vault of this stack",
+    ),
     (
         "backup-restore-tested",
         "bypass",
