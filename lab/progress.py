@@ -59,7 +59,9 @@ class Activity:
             self.failures.append(line.rstrip()[:2000])
 
     def summary(self) -> str:
-        count = f"{self.tasks_done}/{self.total_tasks}" if self.total_tasks else str(self.tasks_done)
+        # --list-tasks misses dynamic includes and handlers: the listed total is a floor, not a promise.
+        total = max(self.total_tasks or 0, self.tasks_done)
+        count = f"{self.tasks_done}/{total}" if self.total_tasks else str(self.tasks_done)
         step = f" {self.action}" if self.action else ""
         task = f" task {count}: {self.task}" if self.task else ""
         return f"[{self.label} {elapsed(time.monotonic() - self.started)}]{step}{task}"
