@@ -3,10 +3,14 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 STACK ?= acme-prod
+# Example stacks: every stack file Pulumi.<stack>.yaml.
+STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
+CHECKOV_VENV ?= .venv-checkov
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: deps apt-deps lint unit molecule smoke test preview demo bench evidence clean
+.PHONY: deps apt-deps lint unit molecule smoke test preview demo bench evidence clean \
+	checkov stack-matrix report pulumi-preview pulumi-up drift molecule-role
 
 deps: apt-deps $(VENV)/.installed
 
@@ -27,6 +31,8 @@ lint: deps
 	mypy
 	yamllint --strict .
 	ansible-lint --profile production --offline roles playbooks
+	zizmor --offline --quiet .github
+	$(MAKE) --no-print-directory checkov
 
 unit: deps
 	pytest -q -m "not lab"
@@ -54,5 +60,41 @@ bench: deps
 evidence: deps
 	python -m evidence.report
 
+# checkov pins dozens of dependencies that clash with ours: its own venv from its own lock file.
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.lock
+	touch $@
+
+# Each stack, mocked, exported as a Terraform plan and scanned by checkov; fails on a finding not waived in
+# policy/checkov-waivers.yaml. Results: build/checkov/<stack>.{json,md}.
+checkov: deps $(CHECKOV_VENV)/.installed
+	python -m review.checkov --checkov $(abspath $(CHECKOV_VENV))/bin/checkov $(STACKS)
+
+# CI (.github/workflows): the stack matrix, the offline report, and the real Pulumi CLI runs (credentials and
+# PULUMI_BACKEND_URL come from the job).
+stack-matrix: $(VENV)/.installed
+	python scripts/stack-matrix
+
+report: deps
+	secure-tenant-preview --stack $(STACK) --markdown build/$(STACK)-review.md
+	$(MAKE) --no-print-directory checkov STACKS=$(STACK)
+
+pulumi-preview: deps
+	pulumi preview --non-interactive --diff --stack $(STACK) --policy-pack policy
+
+pulumi-up: deps
+	pulumi up --non-interactive --yes --diff --stack $(STACK) --policy-pack policy
+
+drift: deps
+	@mkdir -p build/drift
+	set -o pipefail; pulumi preview --non-interactive --diff --refresh --expect-no-changes --stack $(STACK) \
+	  --policy-pack policy 2>&1 | tee build/drift/$(STACK).txt
+
+molecule-role: deps
+	@test -n "$(ROLE)" || { echo "make molecule-role ROLE=<role>: ROLE is empty" >&2; exit 2; }
+	python -m lab.molecule_all $(ROLE)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
