@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MATRIX = ROOT / "controls.yaml"
 
 ImplementationKind = Literal["infra", "role", "tool", "policy_pack"]
-CheckKind = Literal["policy", "test", "molecule"]
+CheckKind = Literal["policy", "test", "molecule", "workflow"]
 
 
 class _Strict(BaseModel):
@@ -124,6 +124,23 @@ def molecule_check_name(role: str, scenario: str) -> str:
     return role if scenario == "default" else f"{role}/{scenario}"
 
 
+def approval_gate(name: str) -> str | None:
+    """What a `workflow: <file>::<job>` check declares: the environment the job waits for, or None.
+
+    Only the declaration is in the repository; the environment's required reviewers and "prevent self-review"
+    are repository settings, so the evidence can say the gate is declared, never that it was observed.
+    """
+    path, _, job = name.partition("::")
+    source = ROOT / path
+    if not source.is_file():
+        return None
+    spec = (yaml.safe_load(source.read_text()).get("jobs") or {}).get(job) or {}
+    environment = spec.get("environment")
+    if isinstance(environment, dict):
+        environment = environment.get("name")
+    return str(environment) if environment else None
+
+
 def _check_problem(ref: Reference) -> str | None:
     if ref.kind == "policy" and ref.name not in _policy_names():
         return f"policy {ref.name} is not in the pack"
@@ -135,7 +152,9 @@ def _check_problem(ref: Reference) -> str | None:
         role, scenario = molecule_scenario(ref.name)
         if not (ROOT / "roles" / role / "molecule" / scenario / "molecule.yml").is_file():
             return f"molecule scenario {scenario} of role {role} does not exist"
-    if ref.kind not in ("policy", "test", "molecule"):
+    if ref.kind == "workflow" and approval_gate(ref.name) is None:
+        return f"workflow job {ref.name} does not exist or waits for no environment"
+    if ref.kind not in ("policy", "test", "molecule", "workflow"):
         return f"unknown check kind {ref.kind}"
     return None
 
