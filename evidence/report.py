@@ -116,8 +116,8 @@ def collect(controls: list[Control]) -> dict[str, list[CheckResult]]:
                 results[control.id].append(CheckResult(ref, status, detail, now))
             elif ref.kind == "workflow":
                 detail = (
-                    f"job waits for environment {approval_gate(ref.name)}: declared in the workflow, not observed "
-                    "here (its required reviewers and prevent self-review are repository settings)"
+                    f"the job waits for environment `{approval_gate(ref.name)}`: declared in the workflow, not "
+                    "observed here (its required reviewers and prevent self-review are repository settings)"
                 )
                 results[control.id].append(CheckResult(ref, "declared", detail, now))
             else:

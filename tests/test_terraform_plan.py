@@ -182,3 +182,27 @@ def test_checkov_that_reads_no_resource_is_an_error_not_a_pass(tmp_path: Path) -
     fake.chmod(0o755)
     with pytest.raises(RuntimeError, match="read no resource"):
         checkov.run_checkov(fake, tmp_path / "tfplan.json")
+
+
+@pytest.mark.skipif(
+    not CHECKOV.exists(), reason="checkov's venv is built by `make checkov` (part of make lint)"
+)
+def test_an_unwaived_finding_fails_the_scan_and_is_written_for_the_report(tmp_path: Path) -> None:
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("waivers: []\n")
+    argv = ["acme-preprod", "--checkov", str(CHECKOV), "--waivers", str(waivers), "--out", str(tmp_path)]
+    assert checkov.main(argv) == 1
+    result = json.loads((tmp_path / "acme-preprod.json").read_text())
+    assert ("CKV_AWS_91", "aws_lb.acme-preprod-alb") in {
+        (f["check_id"], f["resource"]) for f in result["failed"]
+    }
+    assert "| CKV_AWS_91 | `aws_lb.acme-preprod-alb` |" in (tmp_path / "acme-preprod.md").read_text()
+    assert (tmp_path / "acme-preprod" / "tfplan.json").is_file()
+
+
+def test_a_malformed_waiver_file_stops_the_scan_before_any_stack(tmp_path: Path) -> None:
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("waivers:\n  - {check: CKV_AWS_91, resource: '*'}\n")
+    argv = ["no-such-stack", "--checkov", "/nonexistent", "--waivers", str(waivers), "--out", str(tmp_path)]
+    assert checkov.main(argv) == 2
+    assert list(tmp_path.iterdir()) == [waivers]
