@@ -413,3 +413,54 @@ def test_a_declared_gate_makes_the_control_declared_never_pass_and_a_gateless_jo
         "has no implementation",
         "workflow job .github/workflows/deploy.yml::matrix does not exist or waits for no environment",
     ]
+
+
+def test_the_pr_comments_post_the_files_the_report_target_writes() -> None:
+    comment = next(job for job in jobs() if job.workflow == "review.yml" and job.name == "comment")
+    posted = [step["with"]["path"] for step in comment.steps if "sticky-pull-request-comment" in step["uses"]]
+    assert posted == ["build/${{ matrix.stack }}-review.md", "build/checkov/${{ matrix.stack }}.md"]
+    assert "--markdown build/$(STACK)-review.md" in _recipe("report")
+    assert "checkov STACKS=$(STACK)" in _recipe("report")  # review.checkov writes build/checkov/<stack>.md
+
+
+def test_changed_roles_lists_each_touched_role_with_a_scenario_once(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "changed-roles", tmp_path / "scripts" / "changed-roles")
+    for role in ("openvpn", "pki", "ssh_hardening"):
+        (tmp_path / "roles" / role / "molecule" / "default").mkdir(parents=True)
+        (tmp_path / "roles" / role / "tasks.yml").write_text("v1\n")
+    git("init", "-q")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "base", "--allow-empty")
+    git("add", ".")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "roles")
+    base = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (tmp_path / "roles" / "pki" / "tasks.yml").write_text("v2\n")
+    (tmp_path / "roles" / "openvpn" / "tasks.yml").write_text("v2\n")
+    (tmp_path / "roles" / "openvpn" / "more.yml").write_text("new\n")
+    shutil.rmtree(tmp_path / "roles" / "ssh_hardening")  # a deleted role has no scenario to run
+    (tmp_path / "README.md").write_text("not a role\n")
+    git("add", "-A")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "change")
+    output = tmp_path / "github_output"
+    result = subprocess.run(
+        [str(tmp_path / "scripts" / "changed-roles"), base],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(output)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["openvpn", "pki"]
+    assert output.read_text() == 'roles=["openvpn","pki"]\n'
+
+
+def test_changed_roles_of_a_change_without_roles_is_an_empty_list() -> None:
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "changed-roles"), "HEAD"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and json.loads(result.stdout) == []
