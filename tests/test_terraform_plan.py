@@ -154,9 +154,6 @@ def test_the_project_waiver_file_is_valid_and_every_waiver_gives_its_reason() ->
 
 
 # --- checkov itself ----------------------------------------------------------------------------------------------
-@pytest.mark.skipif(
-    not CHECKOV.exists(), reason="checkov's venv is built by `make checkov` (part of make lint)"
-)
 def test_checkov_reads_the_export_and_flags_alb_access_logs_only_when_off(tmp_path: Path) -> None:
     def failed(snapshot: StackSnapshot) -> set[tuple[str, str]]:
         path = tmp_path / "tfplan.json"
@@ -184,9 +181,6 @@ def test_checkov_that_reads_no_resource_is_an_error_not_a_pass(tmp_path: Path) -
         checkov.run_checkov(fake, tmp_path / "tfplan.json")
 
 
-@pytest.mark.skipif(
-    not CHECKOV.exists(), reason="checkov's venv is built by `make checkov` (part of make lint)"
-)
 def test_an_unwaived_finding_fails_the_scan_and_is_written_for_the_report(tmp_path: Path) -> None:
     waivers = tmp_path / "waivers.yaml"
     waivers.write_text("waivers: []\n")
