@@ -73,7 +73,7 @@ def bench_preview(runs: int) -> dict[str, Any]:
     # pulumi_aws loads a resource class (and its large input types) on first use; the classes the stack declares
     # are loaded by any program that declares them, so loading just those is a second, fairer floor. Listed by
     # a child process, so this process's memory does not count in the children's peak.
-    listing = "from infra.offline import evaluate_stack; print(*{r.type for r in evaluate_stack('acme-prod').resources})"
+    listing = "from review.offline import evaluate_stack; print(*{r.type for r in evaluate_stack('acme-prod').resources})"
     classes = sorted(
         (token.split(":")[1].split("/")[0], token.rsplit(":", 1)[1])
         for token in timed_child([python, "-c", listing])[2].split()
@@ -90,7 +90,7 @@ def bench_preview(runs: int) -> dict[str, Any]:
     }
     for zones in (2, 3):
         results[f"preview {zones} zones"] = measure(
-            [python, "-m", "infra.preview", "--stack", "acme-prod", "--set", f"secure-tenant:zones={zones}"],
+            [python, "-m", "review.preview", "--stack", "acme-prod", "--set", f"secure-tenant:zones={zones}"],
             runs,
         )
     return results

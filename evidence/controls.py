@@ -11,16 +11,20 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from infra.baseline import Control as CitedControl
 
 ROOT = Path(__file__).resolve().parent.parent
 MATRIX = ROOT / "controls.yaml"
 
 ImplementationKind = Literal["infra", "role", "tool", "policy_pack"]
 CheckKind = Literal["policy", "test", "molecule", "workflow"]
+IMPLEMENTATION_KINDS: tuple[ImplementationKind, ...] = get_args(ImplementationKind)
+CHECK_KINDS: tuple[CheckKind, ...] = get_args(CheckKind)
 
 
 class _Strict(BaseModel):
@@ -67,7 +71,7 @@ def load(path: Path = MATRIX) -> Matrix:
 @cache
 def _infra_components() -> frozenset[str]:
     names = set()
-    for source in (ROOT / "infra").glob("*.py"):
+    for source in (ROOT / "infra").rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.ClassDef) and any(
                 isinstance(base, ast.Attribute) and base.attr == "ComponentResource" for base in node.bases
@@ -108,7 +112,7 @@ def _implementation_problem(control: Control, ref: Reference) -> str | None:
             return f"role {ref.name} has no task tagged {control.tag}"
     if ref.kind in ("tool", "policy_pack") and not (ROOT / ref.name).exists():
         return f"{ref.kind} {ref.name} does not exist"
-    if ref.kind not in ("infra", "role", "tool", "policy_pack"):
+    if ref.kind not in IMPLEMENTATION_KINDS:
         return f"unknown implementation kind {ref.kind}"
     return None
 
@@ -154,7 +158,7 @@ def _check_problem(ref: Reference) -> str | None:
             return f"molecule scenario {scenario} of role {role} does not exist"
     if ref.kind == "workflow" and approval_gate(ref.name) is None:
         return f"workflow job {ref.name} does not exist or waits for no environment"
-    if ref.kind not in ("policy", "test", "molecule", "workflow"):
+    if ref.kind not in CHECK_KINDS:
         return f"unknown check kind {ref.kind}"
     return None
 
@@ -163,6 +167,16 @@ def _check_problem(ref: Reference) -> str | None:
 class Problem:
     control: str
     message: str
+
+
+def uncited(matrix: Matrix) -> list[Problem]:
+    """Control ids the code cites (Config rules, firewall rule messages) that the matrix does not list."""
+    ids = {c.id for c in matrix.controls}
+    return [
+        Problem(cited, "cited by the code (infra.baseline.Control) but not in the matrix")
+        for cited in CitedControl
+        if cited not in ids
+    ]
 
 
 def problems(matrix: Matrix) -> list[Problem]:

@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.etree import ElementTree
 
-from evidence.controls import ROOT, Control, Reference, approval_gate, load, molecule_check_name, problems
+from evidence.controls import (
+    ROOT,
+    Control,
+    Reference,
+    approval_gate,
+    load,
+    molecule_check_name,
+    problems,
+    uncited,
+)
 
 OUT = ROOT / "build" / "evidence"
 MOLECULE_RESULTS = ROOT / "build" / "molecule" / "results.json"
@@ -36,8 +45,8 @@ def _now() -> str:
 
 
 def policy_results(names: set[str]) -> dict[str, tuple[str, str]]:
-    from infra.offline import evaluate_stack
-    from policy.runner import run_pack
+    from review.offline import evaluate_stack
+    from review.pack_runner import run_pack
 
     violations: dict[str, list[str]] = defaultdict(list)
     for stack in EXAMPLE_STACKS:
@@ -192,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.parse_args(argv)
     matrix = load()
-    if found := problems(matrix):
+    if found := problems(matrix) + uncited(matrix):
         for problem in found:
             print(f"controls.yaml: {problem.control}: {problem.message}", file=sys.stderr)
         return 2

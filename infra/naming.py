@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from infra.config import PROJECT, TenantConfig, Zone
+from infra.baseline import PROJECT
+from infra.network.config import Zone
+
+
+def tenant_prefix(tenant: str, environment: str) -> str:
+    """`<tenant>-<env>`: what every resource name of one tenant environment starts with."""
+    return f"{tenant}-{environment}"
 
 
 @dataclass(frozen=True)
@@ -18,13 +24,9 @@ class Naming:
     environment: str
     extra_tags: dict[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def for_tenant(cls, config: TenantConfig) -> Naming:
-        return cls(config.tenant, config.environment, dict(config.extra_tags))
-
     @property
     def prefix(self) -> str:
-        return f"{self.tenant}-{self.environment}"
+        return tenant_prefix(self.tenant, self.environment)
 
     def name(self, purpose: str, zone: Zone | None = None) -> str:
         return f"{self.prefix}-{purpose}" + (f"-{zone.suffix}" if zone else "")

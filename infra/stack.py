@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.audit import AuditTrail, AuditTrailArgs
-from infra.backups import Backups, BackupsArgs
-from infra.bastion import VpnBastion, VpnBastionArgs
+from infra.audit.component import AuditTrail, AuditTrailArgs
+from infra.backups.component import Backups, BackupsArgs
+from infra.bastion.component import VpnBastion, VpnBastionArgs
 from infra.config import TenantConfig
-from infra.edge import EdgeProtection, EdgeProtectionArgs
-from infra.firewall import FirewallZone, ZoneFirewall, ZoneFirewallArgs
-from infra.keys import TenantKeys, TenantKeysArgs
-from infra.log_archive import LogArchive, LogArchiveArgs
+from infra.edge.component import EdgeProtection, EdgeProtectionArgs
+from infra.firewall.component import FirewallZone, ZoneFirewall, ZoneFirewallArgs
+from infra.keys.component import TenantKeys, TenantKeysArgs
+from infra.log_archive.component import LogArchive, LogArchiveArgs
 from infra.naming import Naming
-from infra.network import TenantNetwork, TenantNetworkArgs
-from infra.suricata import firewall_rules
+from infra.network.component import TenantNetwork, TenantNetworkArgs
 
 
 def build_tenant(config: TenantConfig) -> None:
     """Declare every resource of one tenant environment and export what Ansible and reviewers need."""
-    naming = Naming.for_tenant(config)
+    naming = Naming(config.tenant, config.environment, dict(config.extra_tags))
     naming.register_tagging()
 
     # The trail's name is needed before the trail exists: the logs key and the archive grant it by ARN.
@@ -54,7 +53,7 @@ def build_tenant(config: TenantConfig) -> None:
                 )
                 for zone in config.availability_zones
             ],
-            rules=firewall_rules(config),
+            rules=config.firewall_policy,
             encryption_key_arn=keys.keys["data"].arn,
             logs_key_arn=keys.keys["logs"].arn,
             log_retention_days=config.log_retention_days,

@@ -5,7 +5,7 @@ a stack policy over a `StackView` of every resource (resolved values, property d
 Encryption is proven by what protects the data (a key of this stack), ranges are judged as sets (two halves of
 0.0.0.0/0 are the internet), a subnet is public when its routes make it so, and a malformed value is a violation
 naming the property, never a crash of the pack. `resource_policy`/`stack_policy` register each function and wrap
-it for the pulumi-policy SDK; the same objects serve `pulumi preview --policy-pack policy` and policy/runner.py.
+it for the pulumi-policy SDK; the same objects serve `pulumi preview --policy-pack policy` and review/pack_runner.py.
 Property names are the engine's (camelCase), as CrossGuard hands them over.
 """
 
@@ -31,14 +31,14 @@ from pulumi_policy import (
 )
 from pulumi_policy.deserialize import serialize_properties
 
-from infra.config import (
+from infra.baseline import (
     ALB_TLS_POLICIES,
     MIN_BACKUP_DAILY_RETENTION_DAYS,
     MIN_BACKUP_MONTHLY_RETENTION_MONTHS,
     MIN_LOG_RETENTION_DAYS,
     WAF_RATE_LIMIT_RANGE,
 )
-from infra.config import EU_REGIONS as CONFIG_EU_REGIONS
+from infra.baseline import EU_REGIONS as CONFIG_EU_REGIONS
 from policy.view import (
     BUCKET_TYPES,
     CERTIFICATE,

@@ -1,1 +1,2 @@
-"""What a reviewer approves: the reports and independent scans of a stack, evaluated offline."""
+"""What a reviewer approves, above `infra/` and `policy/`: the program evaluated offline under mocks, the
+policy pack run on it, the reviewer's report and preview (`secure-tenant-preview`), and independent scans."""

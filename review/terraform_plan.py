@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from infra.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
 
 FORMAT_VERSION = "1.2"
 # Scanners only accept a JSON file as a plan when it names the Terraform that wrote it: the release whose plan

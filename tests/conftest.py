@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.offline import StackSnapshot, evaluate_stack
+from review.offline import StackSnapshot, evaluate_stack
 
 
 @pytest.fixture(scope="session")

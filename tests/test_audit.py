@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError
-from infra.offline import MOCK_ACCOUNT_ID, DeclaredResource, StackSnapshot, evaluate_stack
+from infra.fakes import MOCK_ACCOUNT_ID
+from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from tests.stacks import named, prefix
 
 # The managed rules the policy asks for by name (the component may add more).
 REQUIRED_CONFIG_RULES = {
@@ -22,14 +24,6 @@ REQUIRED_CONFIG_RULES = {
     "EC2_IMDSV2_CHECK",
     "CLOUDWATCH_LOG_GROUP_ENCRYPTED",
 }
-
-
-def prefix(stack: StackSnapshot) -> str:
-    return f"{stack.outputs['tenant']}-{stack.outputs['environment']}"
-
-
-def named(stack: StackSnapshot, purpose: str) -> DeclaredResource:
-    return stack.named(f"{prefix(stack)}-{purpose}")
 
 
 def logs_key_arn(stack: StackSnapshot) -> str:
@@ -194,15 +188,12 @@ def test_only_the_tenant_finding_rules_may_publish_and_only_over_tls(example_sta
     }
     alarms = statements["TenantAlarmsPublish"]
     assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-    region, prefix = (
-        example_stack.outputs["region"],
-        f"{example_stack.outputs['tenant']}-{example_stack.outputs['environment']}-",
-    )
+    region, own = example_stack.outputs["region"], f"{prefix(example_stack)}-"
     assert alarms["Condition"]["ArnLike"] == {
-        "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{MOCK_ACCOUNT_ID}:alarm:{prefix}*"
+        "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{MOCK_ACCOUNT_ID}:alarm:{own}*"
     }
     ddos_alarms = example_stack.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert all(alarm.inputs["name"].startswith(prefix) for alarm in ddos_alarms)
+    assert all(alarm.inputs["name"].startswith(own) for alarm in ddos_alarms)
     deny = statements["DenyPublishWithoutTls"]
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

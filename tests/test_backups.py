@@ -8,17 +8,11 @@ import re
 import pytest
 
 from infra.config import ConfigError
-from infra.offline import MOCK_ACCOUNT_ID, DeclaredResource, StackSnapshot, evaluate_stack
+from infra.fakes import MOCK_ACCOUNT_ID
+from review.offline import StackSnapshot, evaluate_stack
+from tests.stacks import named
 
 MAX_MONTHS_BETWEEN_RESTORE_TESTS = 6
-
-
-def prefix(stack: StackSnapshot) -> str:
-    return f"{stack.outputs['tenant']}-{stack.outputs['environment']}"
-
-
-def named(stack: StackSnapshot, purpose: str) -> DeclaredResource:
-    return stack.named(f"{prefix(stack)}-{purpose}")
 
 
 def cron_fields(expression: str) -> list[str]:

@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import offline
+from infra.baseline import INTERNET
 from infra.config import ConfigError, parse_config
-from infra.offline import MOCK_ACCOUNT_ID, DeclaredResource, StackSnapshot, evaluate_stack
+from infra.fakes import MOCK_ACCOUNT_ID
+from review import offline
+from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from tests.stacks import prefix
 
 PINNED_AMI = "ami-0123456789abcdef0"
-INTERNET = "0.0.0.0/0"
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +32,6 @@ def configured_stack() -> StackSnapshot:
         "instanceType": "t3.medium",
     }
     return evaluate_stack("acme-preprod", {"secure-tenant:bastion": bastion})
-
-
-def prefix(stack: StackSnapshot) -> str:
-    return f"{stack.outputs['tenant']}-{stack.outputs['environment']}"
 
 
 def instances(stack: StackSnapshot) -> list[DeclaredResource]:

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Network
-from typing import Any
 
 import pytest
 
 from infra.config import ConfigError, parse_config
-from infra.offline import evaluate_stack
-
-VALID: dict[str, Any] = {
-    "tenant": "acme",
-    "environment": "prod",
-    "region": "eu-west-1",
-    "vpcCidr": "10.20.0.0/16",
-    "zones": 3,
-}
-
-
-def config_error(**changes: Any) -> str:
-    with pytest.raises(ConfigError) as raised:
-        parse_config({**VALID, **changes})
-    return str(raised.value)
+from review.offline import evaluate_stack
+from tests.stacks import VALID, config_error
 
 
 def test_valid_config_parses_with_safe_defaults() -> None:

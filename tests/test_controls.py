@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from evidence.controls import Control, Matrix, Reference, load, problems
+from evidence.controls import Control, Matrix, Reference, load, problems, uncited
+from infra.baseline import Control as CitedControl
 
 POLICY_CONTROL_IDS = (
     "NET-01",
@@ -38,6 +39,11 @@ POLICY_CONTROL_IDS = (
 
 def test_the_matrix_names_only_implementations_and_checks_that_exist() -> None:
     assert [f"{p.control}: {p.message}" for p in problems(load())] == []
+
+
+def test_every_control_id_the_code_cites_is_in_the_matrix() -> None:
+    assert uncited(load()) == []
+    assert [p.control for p in uncited(Matrix(controls=[]))] == [cited.value for cited in CitedControl]
 
 
 def test_every_policy_requirement_has_a_control() -> None:

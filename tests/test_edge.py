@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from infra.config import ALB_TLS_POLICIES, ConfigError, parse_config
-from infra.edge import MANAGED_RULE_GROUPS
-from infra.offline import MOCK_ACCOUNT_ID, DeclaredResource, StackSnapshot, evaluate_stack
+from infra.baseline import ALB_TLS_POLICIES
+from infra.config import ConfigError, parse_config
+from infra.edge.component import MANAGED_RULE_GROUPS
+from infra.fakes import MOCK_ACCOUNT_ID
+from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from tests.stacks import VALID, config_error, prefix
 
 PREPROD_DOMAIN = "app.preprod.acme.example.com"
 # Policies AWS offers that negotiate TLS 1.0 or 1.1, or (Ext) weaken the TLS 1.2 cipher list.
@@ -23,12 +26,6 @@ WEAK_TLS_POLICIES = [
     "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
     "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
 ]
-VALID: dict[str, Any] = {
-    "tenant": "acme",
-    "environment": "preprod",
-    "region": "eu-central-1",
-    "vpcCidr": "10.21.0.0/20",
-}
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +42,6 @@ def configured_stack() -> StackSnapshot:
         "shieldAdvanced": True,
     }
     return evaluate_stack("acme-preprod", {"secure-tenant:edge": edge})
-
-
-def prefix(stack: StackSnapshot) -> str:
-    return f"{stack.outputs['tenant']}-{stack.outputs['environment']}"
 
 
 def one(stack: StackSnapshot, resource_type: str) -> DeclaredResource:
@@ -71,12 +64,6 @@ def alb_security_group(stack: StackSnapshot) -> DeclaredResource:
 
 def waf_rules(stack: StackSnapshot) -> list[dict[str, Any]]:
     return list(one(stack, "aws:wafv2/webAcl:WebAcl").inputs["rules"])
-
-
-def config_error(**changes: Any) -> str:
-    with pytest.raises(ConfigError) as raised:
-        parse_config({**VALID, **changes})
-    return str(raised.value)
 
 
 # --- the load balancer ----------------------------------------------------------------------------------------

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from infra.config import ConfigError, parse_config
-from infra.firewall import endpoint_in_zone
-from infra.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from infra.firewall import config as firewall_config
+from infra.firewall.component import endpoint_in_zone
+from review import offline
+from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from tests.stacks import VALID, config_error, named
 
-VALID: dict[str, Any] = {
-    "tenant": "acme",
-    "environment": "preprod",
-    "region": "eu-west-1",
-    "vpcCidr": "10.20.0.0/16",
-}
 RULES_FIXTURES = "tests/fixtures/suricata"
-
-
-def named(stack: StackSnapshot, purpose: str, zone: str | None = None) -> DeclaredResource:
-    prefix = f"{stack.outputs['tenant']}-{stack.outputs['environment']}"
-    return stack.named(f"{prefix}-{purpose}" + (f"-{zone[-1]}" if zone else ""))
 
 
 def zones_of(stack: StackSnapshot) -> list[str]:
@@ -255,9 +248,7 @@ def test_alert_and_flow_logs_go_to_tenant_key_encrypted_groups_kept_twelve_month
 
 
 def firewall_error(**firewall: Any) -> str:
-    with pytest.raises(ConfigError) as raised:
-        parse_config({**VALID, "firewall": firewall})
-    return str(raised.value)
+    return config_error(firewall=firewall)
 
 
 @pytest.mark.parametrize("protocol", ["ftp", "https", "TLS", "quic"])
@@ -325,3 +316,29 @@ def test_example_tenant_rules_are_accepted() -> None:
 def test_bad_firewall_config_stops_the_program_before_any_resource() -> None:
     with pytest.raises(ConfigError, match="secure-tenant:firewall.extraRulesFile"):
         evaluate_stack("acme-prod", {"secure-tenant:firewall": {"extraRulesFile": "missing.rules"}})
+
+
+def test_a_preview_reads_the_tenant_rules_and_runs_suricata_once_before_any_resource(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events: list[str] = []
+
+    def recording(event: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def record(*args: Any) -> Any:
+            events.append(event)
+            return real(*args)
+
+        return record
+
+    monkeypatch.setattr(
+        firewall_config, "parse_rules_file", recording("parse", firewall_config.parse_rules_file)
+    )
+    monkeypatch.setattr(
+        firewall_config, "engine_problems", recording("engine", firewall_config.engine_problems)
+    )
+    mocks = offline._RecordingMocks
+    monkeypatch.setattr(mocks, "new_resource", recording("resource", mocks.new_resource))
+    evaluate_stack("acme-prod")
+    assert events[:2] == ["parse", "engine"]
+    assert events.count("parse") == events.count("engine") == 1
+    assert events.count("resource") > 100

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError, parse_config
-from infra.keys import KEY_CLASSES
-from infra.offline import MOCK_ACCOUNT_ID, DeclaredResource, StackSnapshot, evaluate_stack
+from infra.fakes import MOCK_ACCOUNT_ID
+from infra.keys.component import KEY_CLASSES
+from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from tests.stacks import prefix
 
 ADMIN_ROLES = [
     f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/kms-admin",
@@ -50,10 +52,6 @@ def admin_stack() -> StackSnapshot:
 @pytest.fixture(scope="module")
 def byok_stack() -> StackSnapshot:
     return evaluate_stack("acme-preprod", {"secure-tenant:keys": {"byok": True}})
-
-
-def prefix(stack: StackSnapshot) -> str:
-    return f"{stack.outputs['tenant']}-{stack.outputs['environment']}"
 
 
 def key_of(stack: StackSnapshot, key_class: str) -> DeclaredResource:

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError
-from infra.offline import MOCK_ACCOUNT_ID, DeclaredResource, StackSnapshot, evaluate_stack
+from infra.fakes import MOCK_ACCOUNT_ID
+from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from tests.stacks import prefix
 
 LB_LOGS_EXCEPTION = {"loadBalancerLogsSseS3": "ALB access logs are required by the tenant's SOC"}
 
@@ -23,10 +25,6 @@ def access_log_stack() -> StackSnapshot:
             "secure-tenant:exceptions": LB_LOGS_EXCEPTION,
         },
     )
-
-
-def prefix(stack: StackSnapshot) -> str:
-    return f"{stack.outputs['tenant']}-{stack.outputs['environment']}"
 
 
 def archive(stack: StackSnapshot) -> DeclaredResource:

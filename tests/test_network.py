@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from infra.config import SUBNET_TIERS
-from infra.offline import DeclaredResource, StackSnapshot
+from infra.network.config import SUBNET_TIERS
+from review.offline import DeclaredResource, StackSnapshot
+from tests.stacks import named, prefix
 
 TAGGABLE_WITHOUT_TAGS_ALLOWED = {
     # Types whose AWS API takes no tags at all.
@@ -50,7 +51,7 @@ def zones_of(stack: StackSnapshot) -> list[str]:
 
 
 def subnet(stack: StackSnapshot, tier: str, zone: str) -> DeclaredResource:
-    return stack.named(f"{stack.outputs['tenant']}-{stack.outputs['environment']}-{tier}-{zone[-1]}")
+    return named(stack, tier, zone)
 
 
 def test_one_vpc_per_tenant_with_dns(example_stack: StackSnapshot) -> None:
@@ -86,11 +87,11 @@ def test_each_subnet_has_its_own_route_table(example_stack: StackSnapshot) -> No
 def test_private_subnets_leave_through_their_own_zones_nat(example_stack: StackSnapshot) -> None:
     for zone in zones_of(example_stack):
         suffix = zone[-1]
-        prefix = f"{example_stack.outputs['tenant']}-{example_stack.outputs['environment']}"
-        route = example_stack.named(f"{prefix}-private-default-{suffix}")
-        nat = example_stack.named(f"{prefix}-nat-{suffix}")
+        route = example_stack.named(f"{prefix(example_stack)}-private-default-{suffix}")
+        nat = example_stack.named(f"{prefix(example_stack)}-nat-{suffix}")
         assert (
-            route.inputs["routeTableId"] == example_stack.named(f"{prefix}-private-rt-{suffix}").outputs["id"]
+            route.inputs["routeTableId"]
+            == example_stack.named(f"{prefix(example_stack)}-private-rt-{suffix}").outputs["id"]
         )
         assert route.inputs["natGatewayId"] == nat.outputs["id"]
         assert nat.inputs["subnetId"] == subnet(example_stack, "public", zone).outputs["id"]
@@ -126,20 +127,18 @@ def test_flow_logs_capture_all_traffic_into_an_encrypted_log_kept_twelve_months(
         if g.outputs["arn"] == flow_log.inputs["logDestination"]
     )
     assert group.inputs["retentionInDays"] >= 400
-    logs_key = example_stack.named(
-        f"{example_stack.outputs['tenant']}-{example_stack.outputs['environment']}-logs-key"
-    )
+    logs_key = named(example_stack, "logs-key")
     assert group.inputs["kmsKeyId"] == logs_key.outputs["arn"]
 
 
 def test_logs_key_lets_cloudwatch_use_it_only_for_this_tenants_log_groups(
     example_stack: StackSnapshot,
 ) -> None:
-    prefix = f"{example_stack.outputs['tenant']}-{example_stack.outputs['environment']}"
-    policy = json.loads(example_stack.named(f"{prefix}-logs-key").inputs["policy"])
+    own = prefix(example_stack)
+    policy = json.loads(named(example_stack, "logs-key").inputs["policy"])
     (logs,) = [s for s in policy["Statement"] if s["Principal"].get("Service", "").startswith("logs.")]
     patterns = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
-    assert all(f":log-group:/{prefix}/" in p or f":log-group:aws-waf-logs-{prefix}" in p for p in patterns)
+    assert all(f":log-group:/{own}/" in p or f":log-group:aws-waf-logs-{own}" in p for p in patterns)
 
 
 def test_s3_is_reached_through_a_gateway_endpoint_from_private_and_data_tiers(
@@ -176,9 +175,9 @@ def test_interface_endpoints_with_private_dns_in_every_zone(example_stack: Stack
 
 
 def test_every_resource_name_and_tag_carries_tenant_and_environment(example_stack: StackSnapshot) -> None:
-    prefix = f"{example_stack.outputs['tenant']}-{example_stack.outputs['environment']}-"
+    own = f"{prefix(example_stack)}-"
     for resource in example_stack.resources:
-        assert resource.name.startswith(prefix), resource.name
+        assert resource.name.startswith(own), resource.name
         if resource.custom and resource.type not in TAGGABLE_WITHOUT_TAGS_ALLOWED:
             tags = resource.inputs.get("tags")
             assert tags, f"{resource.type} {resource.name} has no tags"

@@ -11,11 +11,11 @@ import pytest
 from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from infra.offline import StackSnapshot, evaluate, evaluate_stack, stack_config
 from policy import baseline, view
 from policy.baseline import POLICIES
-from policy.runner import enforcement_levels, mandatory, run_pack
 from policy.view import ResourceCheck, StackCheck, StackResource, StackView
+from review.offline import StackSnapshot, evaluate, evaluate_stack, stack_config
+from review.pack_runner import enforcement_levels, mandatory, run_pack
 from tests.fixtures.broken_stack import broken_program
 
 TAGS = {"tenant": "acme", "environment": "prod"}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from infra import review
-from infra.offline import StackSnapshot, evaluate_stack
-from infra.preview import main as preview_main
+from review import report as review
+from review.offline import StackSnapshot, evaluate_stack
+from review.preview import main as preview_main
 
 
 def changes_by_name(changes: list[review.Change]) -> dict[str, review.Change]:

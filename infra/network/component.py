@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import SUBNET_TIERS, TenantConfig, Tier, Zone
+from infra.config import TenantConfig
 from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
+from infra.network.config import SUBNET_TIERS, Tier, Zone
 
 # Reached privately so that admin tooling (SSM), key use and log delivery never leave the VPC.
 INTERFACE_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "kms", "logs")

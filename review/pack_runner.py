@@ -9,7 +9,6 @@ values and property dependencies). Enforcement levels come from a config in the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -22,19 +21,11 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from infra.offline import DeclaredResource, StackSnapshot
 from policy.baseline import POLICIES, sdk_policies
+from review.offline import DeclaredResource, StackSnapshot
+from review.verdict import Violation
 
 CONTROL_OF = {spec.name: spec.control for spec in POLICIES}
-
-
-@dataclass(frozen=True)
-class Violation:
-    policy: str
-    control: str
-    enforcement: str
-    resource: str
-    message: str
 
 
 def enforcement_levels(config: Mapping[str, Any] | None) -> dict[str, str]:

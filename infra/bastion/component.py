@@ -17,16 +17,17 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
-from infra.config import TenantConfig, Zone
+from infra.baseline import INTERNET, Control
+from infra.bastion.config import DEBIAN_CLOUD_TEAM_ACCOUNT
+from infra.config import TenantConfig
 from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
+from infra.network.config import Zone
 
-DEBIAN_CLOUD_TEAM_ACCOUNT = "136693071363"  # publishes Debian's official AMIs
 DEBIAN_12_AMI_NAME = "debian-12-amd64-*"
 SSM_MANAGED_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 AMAZON_TIME_SYNC = "169.254.169.123/32"
-INTERNET = "0.0.0.0/0"
 # One group per log the bastion ships (CloudWatch agent, set up by Ansible): /<tenant>-<env>/bastion/<name>.
 BASTION_LOG_GROUPS = ("syslog", "auth", "openvpn", "audit")
 DATA_VOLUME_DEVICE = "/dev/sdf"
@@ -152,7 +153,7 @@ class VpnBastion(pulumi.ComponentResource):
                     "tcp",
                     22,
                     [str(config.vpn_client_cidr)],
-                    "SSH from VPN clients only (ACC-04)",
+                    f"SSH from VPN clients only ({Control.ACC_04})",
                 ),
             ],
             egress=[
@@ -164,7 +165,11 @@ class VpnBastion(pulumi.ComponentResource):
                 _rule(out, "tcp", 53, [resolver], "DNS over TCP to the VPC resolver"),
                 _rule(out, "udp", 123, [AMAZON_TIME_SYNC], "NTP to the Amazon Time Sync Service"),
                 _rule(
-                    out, "tcp", 22, [str(config.vpc_cidr)], "SSH of VPN clients into the tenant VPC (ACC-01)"
+                    out,
+                    "tcp",
+                    22,
+                    [str(config.vpc_cidr)],
+                    f"SSH of VPN clients into the tenant VPC ({Control.ACC_01})",
                 ),
             ],
             opts=pulumi.ResourceOptions(parent=self),

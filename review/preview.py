@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from infra import review
 from infra.config import ConfigError
-from infra.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from review import report
+from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
 
 ALL_ZONES = "all zones"
 
@@ -90,22 +90,22 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"secure-tenant-preview: {error}", file=sys.stderr)
         return 2
-    from policy.runner import run_pack  # the pack imports pulumi_policy: only load it once the stack is valid
+    from review.pack_runner import run_pack  # the pack imports pulumi_policy: load it once the stack is valid
 
-    report = review.Review(snapshot, run_pack(snapshot))
+    result = report.Review(snapshot, run_pack(snapshot))
     if args.against:
-        report.changes = review.diff(json.loads(args.against.read_text()), snapshot)
-        report.compared_with = str(args.against)
+        result.changes = report.diff(json.loads(args.against.read_text()), snapshot)
+        result.compared_with = str(args.against)
     else:
-        report.changes = review.diff({}, snapshot)
+        result.changes = report.diff({}, snapshot)
     print(render_text(snapshot))
-    print(review.render_verdicts_text(report))
+    print(report.render_verdicts_text(result))
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(review.render_markdown(report))
+        args.markdown.write_text(report.render_markdown(result))
     if args.save:
-        review.save(snapshot, args.save)
-    return 1 if any(v.enforcement == "mandatory" for v in report.verdicts) else 0
+        report.save(snapshot, args.save)
+    return 1 if any(v.enforcement == "mandatory" for v in result.verdicts) else 0
 
 
 if __name__ == "__main__":

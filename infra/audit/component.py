@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import MIN_BACKUP_DAILY_RETENTION_DAYS, MIN_LOG_RETENTION_DAYS
+from infra.baseline import MIN_BACKUP_DAILY_RETENTION_DAYS, MIN_LOG_RETENTION_DAYS, Control
 from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
@@ -34,31 +34,31 @@ CONFIG_ROLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWS_ConfigRole"
 # AWS Config managed rules matching the policy: identifier -> (control id, input parameters). The thresholds are
 # the policy's minimums, not the stack's values, so a stack running on an exception shows up as non-compliant.
 CONFIG_RULES: dict[str, tuple[str, dict[str, str]]] = {
-    "CLOUD_TRAIL_ENABLED": ("LOG-01", {}),
-    "MULTI_REGION_CLOUD_TRAIL_ENABLED": ("LOG-01", {}),
-    "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED": ("LOG-01", {}),
-    "CLOUD_TRAIL_ENCRYPTION_ENABLED": ("LOG-01", {}),
-    "CLOUD_TRAIL_CLOUD_WATCH_LOGS_ENABLED": ("LOG-01", {}),
-    "GUARDDUTY_ENABLED_CENTRALIZED": ("LOG-01", {}),
-    "SECURITYHUB_ENABLED": ("LOG-01", {}),
-    "CW_LOGGROUP_RETENTION_PERIOD_CHECK": ("LOG-02", {"MinRetentionTime": str(MIN_LOG_RETENTION_DAYS)}),
-    "CLOUDWATCH_LOG_GROUP_ENCRYPTED": ("CRY-01", {}),
-    "CMK_BACKING_KEY_ROTATION_ENABLED": ("CRY-01", {}),
-    "ENCRYPTED_VOLUMES": ("CRY-01", {}),
-    "S3_DEFAULT_ENCRYPTION_KMS": ("CRY-01", {}),
-    "S3_BUCKET_SSL_REQUESTS_ONLY": ("CRY-03", {}),
-    "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED": ("CRY-03", {}),
-    "ELB_TLS_HTTPS_LISTENERS_ONLY": ("EDGE-03", {}),
-    "ALB_WAF_ENABLED": ("EDGE-01", {}),
-    "INCOMING_SSH_DISABLED": ("ACC-04", {}),
-    "RESTRICTED_INCOMING_TRAFFIC": ("NET-06", {}),
-    "VPC_DEFAULT_SECURITY_GROUP_CLOSED": ("NET-06", {}),
-    "VPC_FLOW_LOGS_ENABLED": ("NET-05", {"trafficType": "ALL"}),
-    "EC2_IMDSV2_CHECK": ("HST-01", {}),
-    "ROOT_ACCOUNT_MFA_ENABLED": ("ACC-03", {}),
-    "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS": ("ACC-03", {}),
+    "CLOUD_TRAIL_ENABLED": (Control.LOG_01, {}),
+    "MULTI_REGION_CLOUD_TRAIL_ENABLED": (Control.LOG_01, {}),
+    "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED": (Control.LOG_01, {}),
+    "CLOUD_TRAIL_ENCRYPTION_ENABLED": (Control.LOG_01, {}),
+    "CLOUD_TRAIL_CLOUD_WATCH_LOGS_ENABLED": (Control.LOG_01, {}),
+    "GUARDDUTY_ENABLED_CENTRALIZED": (Control.LOG_01, {}),
+    "SECURITYHUB_ENABLED": (Control.LOG_01, {}),
+    "CW_LOGGROUP_RETENTION_PERIOD_CHECK": (Control.LOG_02, {"MinRetentionTime": str(MIN_LOG_RETENTION_DAYS)}),
+    "CLOUDWATCH_LOG_GROUP_ENCRYPTED": (Control.CRY_01, {}),
+    "CMK_BACKING_KEY_ROTATION_ENABLED": (Control.CRY_01, {}),
+    "ENCRYPTED_VOLUMES": (Control.CRY_01, {}),
+    "S3_DEFAULT_ENCRYPTION_KMS": (Control.CRY_01, {}),
+    "S3_BUCKET_SSL_REQUESTS_ONLY": (Control.CRY_03, {}),
+    "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED": (Control.CRY_03, {}),
+    "ELB_TLS_HTTPS_LISTENERS_ONLY": (Control.EDGE_03, {}),
+    "ALB_WAF_ENABLED": (Control.EDGE_01, {}),
+    "INCOMING_SSH_DISABLED": (Control.ACC_04, {}),
+    "RESTRICTED_INCOMING_TRAFFIC": (Control.NET_06, {}),
+    "VPC_DEFAULT_SECURITY_GROUP_CLOSED": (Control.NET_06, {}),
+    "VPC_FLOW_LOGS_ENABLED": (Control.NET_05, {"trafficType": "ALL"}),
+    "EC2_IMDSV2_CHECK": (Control.HST_01, {}),
+    "ROOT_ACCOUNT_MFA_ENABLED": (Control.ACC_03, {}),
+    "MFA_ENABLED_FOR_IAM_CONSOLE_ACCESS": (Control.ACC_03, {}),
     "BACKUP_PLAN_MIN_FREQUENCY_AND_MIN_RETENTION_CHECK": (
-        "BAK-01",
+        Control.BAK_01,
         {
             "requiredFrequencyValue": "1",
             "requiredFrequencyUnit": "days",

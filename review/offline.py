@@ -1,19 +1,16 @@
 """Evaluate the real tenant program offline, under Pulumi's documented mocks, and record what it declares.
 
-Used by the unit tests, the reviewer's preview and the policy pack runner: the code evaluated is exactly what
-`pulumi up` runs (`infra.stack.build_tenant` after `infra.config.load_config`), only the engine is mocked.
+Used by the unit tests, the reviewer's preview and the policy pack's offline runner: the code evaluated is
+exactly what `pulumi up` runs (`infra.stack.build_tenant` after `infra.config.load_config`), only the engine is mocked.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
-from itertools import islice
 from pathlib import Path
-from typing import Any
-from zlib import crc32
+from typing import Any, TypeVar
 
 import pulumi
 import yaml
@@ -22,90 +19,46 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import PROJECT
+from infra import fakes
+from infra.audit import fakes as audit_fakes
+from infra.backups import fakes as backups_fakes
+from infra.baseline import PROJECT
+from infra.bastion import fakes as bastion_fakes
+from infra.edge import fakes as edge_fakes
+from infra.fakes import MOCK_ACCOUNT_ID, CallFake, OutputFake
+from infra.firewall import fakes as firewall_fakes
+from infra.keys import fakes as keys_fakes
+from infra.log_archive import fakes as log_archive_fakes
+from infra.network import fakes as network_fakes
 
 ROOT = Path(__file__).resolve().parent.parent
-MOCK_ACCOUNT_ID = "123456789012"
-
-OutputFake = Callable[[pulumi.runtime.MockResourceArgs, str], dict[str, Any]]
-# Outputs AWS computes that other resources consume, per resource type (extended by the components' authors).
-OUTPUT_FAKES: dict[str, OutputFake] = {}
-CALL_FAKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
-    "aws:index/getCallerIdentity:getCallerIdentity": lambda _args, _region: {
-        "accountId": MOCK_ACCOUNT_ID,
-        "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/preview",
-        "userId": "AIDAPREVIEW",
-        "id": MOCK_ACCOUNT_ID,
-    },
-    "aws:index/getPartition:getPartition": lambda _args, _region: {
-        "partition": "aws",
-        "dnsSuffix": "amazonaws.com",
-    },
-    "aws:index/getRegion:getRegion": lambda _args, region: {"name": region, "region": region, "id": region},
-}
+Fake = TypeVar("Fake")
 
 
-# --- EdgeProtection and VpnBastion fakes ------------------------------------------------------------------------
-PREVIEW_DEBIAN_AMI = "ami-0deb1200000000000"
-# Free addresses of each declared subnet (AWS reserves the first four), so a fake instance gets one of its subnet.
-_SUBNET_ADDRESSES: dict[str, Iterator[IPv4Address]] = {}
+def _merged(*sources: Mapping[str, Fake]) -> dict[str, Fake]:
+    """One table from every concern's fakes; a type faked by two concerns is a mistake, not an override."""
+    merged: dict[str, Fake] = {}
+    for source in sources:
+        twice = merged.keys() & source.keys()
+        if twice:
+            raise ValueError(f"{sorted(twice)} faked twice: each resource type belongs to one concern")
+        merged.update(source)
+    return merged
 
 
-def _subnet_addresses(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
-    _SUBNET_ADDRESSES[f"{args.name}-id"] = islice(IPv4Network(args.inputs["cidrBlock"]), 4, None)
-    return {}
-
-
-def _instance(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
-    # Without a declared subnet (a program that leaves it to AWS) the address stays unknown, as in a preview.
-    addresses = _SUBNET_ADDRESSES.get(args.inputs.get("subnetId", ""))
-    return {"privateIp": str(next(addresses))} if addresses else {}
-
-
-def _elastic_ip(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
-    # TEST-NET-2 (RFC 5737): plainly not a real address in a preview.
-    return {
-        "publicIp": f"198.51.100.{crc32(args.name.encode()) % 254 + 1}",
-        "allocationId": f"{args.name}-id",
-    }
-
-
-def _load_balancer(args: pulumi.runtime.MockResourceArgs, region: str) -> dict[str, Any]:
-    return {"dnsName": f"{args.name}-preview.{region}.elb.amazonaws.com", "zoneId": "ZPREVIEWELB"}
-
-
-def _certificate(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
-    domain = args.inputs["domainName"]
-    return {
-        "domainValidationOptions": [
-            {
-                "domainName": domain,
-                "resourceRecordName": f"_preview.{domain}.",
-                "resourceRecordType": "CNAME",
-                "resourceRecordValue": "_preview.acm-validations.aws.",
-            }
-        ]
-    }
-
-
-OUTPUT_FAKES.update(
-    {
-        "aws:ec2/subnet:Subnet": _subnet_addresses,
-        "aws:ec2/instance:Instance": _instance,
-        "aws:ec2/eip:Eip": _elastic_ip,
-        "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
-        "aws:acm/certificate:Certificate": _certificate,
-        "aws:route53/record:Record": lambda args, _region: {"fqdn": args.inputs["name"].rstrip(".")},
-    }
+# Outputs AWS computes that other resources consume, per resource type, from each concern's fakes.py.
+OUTPUT_FAKES: dict[str, OutputFake] = _merged(
+    fakes.OUTPUT_FAKES,
+    network_fakes.OUTPUT_FAKES,
+    firewall_fakes.OUTPUT_FAKES,
+    keys_fakes.OUTPUT_FAKES,
+    log_archive_fakes.OUTPUT_FAKES,
+    audit_fakes.OUTPUT_FAKES,
+    backups_fakes.OUTPUT_FAKES,
+    bastion_fakes.OUTPUT_FAKES,
+    edge_fakes.OUTPUT_FAKES,
 )
-CALL_FAKES["aws:ec2/getAmi:getAmi"] = lambda _args, _region: {
-    "id": PREVIEW_DEBIAN_AMI,
-    "imageId": PREVIEW_DEBIAN_AMI,
-    "name": "debian-12-amd64-preview",
-    "ownerId": "136693071363",
-    "architecture": "x86_64",
-}
-# --- end EdgeProtection and VpnBastion fakes ----------------------------------------------------------------------
+CALL_FAKES: dict[str, CallFake] = _merged(fakes.CALL_FAKES, bastion_fakes.CALL_FAKES)
 
 
 @dataclass(frozen=True)
@@ -180,7 +133,7 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         fake = CALL_FAKES.get(args.token)
         if fake is None:
             raise NotImplementedError(
-                f"no offline answer for {args.token}: add one to infra.offline.CALL_FAKES"
+                f"no offline answer for {args.token}: add one to the fakes.py of the concern that calls it"
             )
         return fake(dict(args.args), self.region)
 
@@ -281,63 +234,3 @@ def _plain(value: Any) -> Any:
 def evaluate_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> StackSnapshot:
     """Evaluate the program for an example stack file, optionally with some config values changed."""
     return evaluate(stack_config(stack, overrides), stack=stack)
-
-
-# --- TenantKeys, LogArchive, AuditTrail, Backups fakes (issue 4) ------------------------------------------------
-# ARNs in the shape AWS gives them, where policies are built from them (bucket and key ARNs, the trail's ARN).
-def _named_arn(template: str, name_input: str = "name") -> OutputFake:
-    def fake(args: pulumi.runtime.MockResourceArgs, region: str) -> dict[str, Any]:
-        name = args.inputs.get(name_input) or args.name
-        return {"arn": template.format(region=region, account=MOCK_ACCOUNT_ID, name=name)}
-
-    return fake
-
-
-def _kms_key(args: pulumi.runtime.MockResourceArgs, region: str) -> dict[str, Any]:
-    return {"keyId": f"{args.name}-id", "arn": f"arn:aws:kms:{region}:{MOCK_ACCOUNT_ID}:key/{args.name}-id"}
-
-
-OUTPUT_FAKES.update(
-    {
-        "aws:kms/key:Key": _kms_key,
-        "aws:kms/externalKey:ExternalKey": _kms_key,
-        "aws:s3/bucket:Bucket": _named_arn("arn:aws:s3:::{name}", "bucket"),
-        "aws:cloudtrail/trail:Trail": _named_arn("arn:aws:cloudtrail:{region}:{account}:trail/{name}"),
-        "aws:cloudwatch/logGroup:LogGroup": _named_arn("arn:aws:logs:{region}:{account}:log-group:{name}"),
-        "aws:cloudwatch/eventRule:EventRule": _named_arn("arn:aws:events:{region}:{account}:rule/{name}"),
-        "aws:backup/vault:Vault": _named_arn("arn:aws:backup:{region}:{account}:backup-vault:{name}"),
-        "aws:iam/role:Role": _named_arn("arn:aws:iam::{account}:role/{name}"),
-    }
-)
-# --- end TenantKeys, LogArchive, AuditTrail, Backups fakes --------------------------------------------------------
-
-
-# --- ZoneFirewall fakes (issue 3) -------------------------------------------------------------------------------
-# AWS reports each firewall endpoint with the zone of its subnet; a fake needs the zones of the declared subnets.
-_SUBNET_ZONES: dict[str, str] = {}
-_other_subnet_fake = OUTPUT_FAKES.get("aws:ec2/subnet:Subnet")
-
-
-def _subnet_zone(args: pulumi.runtime.MockResourceArgs, region: str) -> dict[str, Any]:
-    _SUBNET_ZONES[f"{args.name}-id"] = args.inputs["availabilityZone"]  # the id _RecordingMocks gives it
-    return _other_subnet_fake(args, region) if _other_subnet_fake else {}
-
-
-def _firewall_statuses(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
-    # One endpoint per subnet mapping, listed in reverse: AWS returns the sync states as a set in no order, so
-    # nothing may pick an endpoint by position.
-    sync_states = [
-        {
-            "availabilityZone": _SUBNET_ZONES[mapping["subnetId"]],
-            "attachments": [
-                {"endpointId": f"vpce-preview-{mapping['subnetId']}", "subnetId": mapping["subnetId"]}
-            ],
-        }
-        for mapping in reversed(args.inputs["subnetMappings"])
-    ]
-    return {"firewallStatuses": [{"syncStates": sync_states}]}
-
-
-OUTPUT_FAKES["aws:ec2/subnet:Subnet"] = _subnet_zone
-OUTPUT_FAKES["aws:networkfirewall/firewall:Firewall"] = _firewall_statuses
-# --- end ZoneFirewall fakes --------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.offline import StackSnapshot
+from review.offline import StackSnapshot
+from review.verdict import Violation
 
 HIGH_RISK_TYPES = frozenset(
     {
@@ -55,7 +56,7 @@ class Change:
 @dataclass
 class Review:
     snapshot: StackSnapshot
-    verdicts: list[Any]
+    verdicts: list[Violation]
     changes: list[Change] = field(default_factory=list)
     compared_with: str | None = None
 

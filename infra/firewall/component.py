@@ -10,10 +10,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import Zone
+from infra.baseline import INTERNET
+from infra.firewall.limits import reserved_capacity
+from infra.firewall.rules import FirewallPolicyRules, RuleGroup
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
-from infra.suricata import FirewallPolicyRules, RuleGroup
+from infra.network.config import Zone
 
 # Every packet goes to the stateful (Suricata) engine: no stateless rule may pass or drop anything on its own.
 STATELESS_DEFAULT_ACTIONS = ("aws:forward_to_sfe",)
@@ -22,7 +24,6 @@ STATELESS_DEFAULT_ACTIONS = ("aws:forward_to_sfe",)
 STATEFUL_DEFAULT_ACTIONS = ("aws:drop_established", "aws:alert_established")
 RULE_ORDER = "STRICT_ORDER"
 LOG_TYPES = ("ALERT", "FLOW")
-INTERNET = "0.0.0.0/0"
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class ZoneFirewall(pulumi.ComponentResource):
             resource_name,
             type="STATEFUL",
             description=group.description,
-            capacity=group.capacity,
+            capacity=reserved_capacity(group),
             encryption_configuration=aws.networkfirewall.RuleGroupEncryptionConfigurationArgs(**encryption),
             rule_group=aws.networkfirewall.RuleGroupRuleGroupArgs(
                 rules_source=aws.networkfirewall.RuleGroupRuleGroupRulesSourceArgs(

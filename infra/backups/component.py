@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import BackupsConfig
+from infra.backups.config import BackupsConfig
 from infra.iam import assume_role_policy
 from infra.naming import Naming
 

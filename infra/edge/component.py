@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import EdgeConfig, TenantConfig
+from infra.baseline import INTERNET
+from infra.config import TenantConfig
+from infra.edge.config import EdgeConfig
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
 
-INTERNET = "0.0.0.0/0"
 # Rejected on the source address alone, before anything else is evaluated.
 SOURCE_RULE_GROUPS = ("AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesAnonymousIpList")
 # Inspection of what is requested; after the rate limit so a flood does not pay for deep inspection.

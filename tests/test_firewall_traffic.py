@@ -1,4 +1,4 @@
-"""The exact rule text the firewall sends to AWS, loaded by the real Suricata 7 and replayed against crafted traffic.
+"""The exact rule text the firewall sends to AWS, replayed by the real Suricata 7 against crafted traffic.
 
 The rules come from the declared RuleGroup resources of the example stacks (what `pulumi up` would send), not from
 the generator. Suricata must be installed (scripts/apt-deps): these tests fail without it, they never skip.
@@ -7,30 +7,15 @@ the generator. Suricata must be installed (scripts/apt-deps): these tests fail w
 from __future__ import annotations
 
 import json
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
 
-from infra.config import parse_config
-from infra.offline import StackSnapshot
-from infra.suricata import (
-    MAX_GROUP_CAPACITY,
-    MAX_GROUPS_PER_POLICY,
-    MAX_POLICY_CAPACITY,
-    MAX_RULE_CHARS,
-    MAX_RULES_STRING_BYTES,
-    TENANT_SID_RANGE,
-    Rule,
-    aws_problems,
-    engine_problems,
-    firewall_rules,
-    parse_rule,
-    suricata_binary,
-)
+from infra.firewall.parser import parse_rule
+from review.offline import StackSnapshot
+from tests.firewall_groups import BASELINE_SIDS, declared_groups, strict_rules
 from tests.fixtures.suricata.replay import (
     HTTP_RESPONSE,
     SSH_BANNER,
@@ -45,235 +30,10 @@ from tests.fixtures.suricata.replay import (
     strict_action_order,
 )
 
-# The baseline's SIDs are a contract with whoever reads the alert logs: they must not change.
-BASELINE_SIDS = {
-    100_001: "ACC-04 SSH into the tenant from outside the VPN range",
-    100_002: "EDGE-03 egress on port 443 that is not TLS",
-    100_003: "EDGE-03 TLS client offering nothing newer than TLS 1.1",
-    100_004: "ACC-04 SSH out of the tenant",
-    100_005: "EDGE-03 plain HTTP out of the tenant on a port other than 80",
-}
 SSL_3, TLS_1_0, TLS_1_1 = 0x0300, 0x0301, 0x0302
 # The example tenant's own rules (tenants/acme/firewall.rules).
 TENANT_NOT_GET = "acme: package mirrors are only read, nothing but GET"
 TENANT_CURL = "acme: HTTP request by curl rather than apt"
-
-
-@dataclass(frozen=True)
-class DeclaredGroup:
-    """One rule group as the stack declares it for AWS."""
-
-    key: str
-    priority: int
-    capacity: int
-    rules_string: str
-    ip_sets: dict[str, list[str]]
-
-    @property
-    def lines(self) -> list[str]:
-        return [line for line in self.rules_string.splitlines() if line.strip()]
-
-    @property
-    def rules(self) -> list[Rule]:
-        return [parse_rule(line) for line in self.lines]
-
-
-def declared_groups(stack: StackSnapshot) -> list[DeclaredGroup]:
-    """The stateful rule groups in the order the policy evaluates them (by priority)."""
-    (policy,) = stack.of_type("aws:networkfirewall/firewallPolicy:FirewallPolicy")
-    priorities = {
-        ref["resourceArn"]: ref["priority"]
-        for ref in policy.inputs["firewallPolicy"]["statefulRuleGroupReferences"]
-    }
-    groups = [
-        DeclaredGroup(
-            key=group.name.removeprefix(
-                f"{stack.outputs['tenant']}-{stack.outputs['environment']}-nfw-"
-            ).removesuffix("-rules"),
-            priority=priorities[group.outputs["arn"]],
-            capacity=group.inputs["capacity"],
-            rules_string=group.inputs["ruleGroup"]["rulesSource"]["rulesString"],
-            ip_sets={
-                s["key"]: s["ipSet"]["definitions"]
-                for s in group.inputs["ruleGroup"]["ruleVariables"]["ipSets"]
-            },
-        )
-        for group in stack.of_type("aws:networkfirewall/ruleGroup:RuleGroup")
-    ]
-    return sorted(groups, key=lambda group: group.priority)
-
-
-def strict_rules(stack: StackSnapshot) -> list[Rule]:
-    return [rule for group in declared_groups(stack) for rule in group.rules]
-
-
-# --- The engine accepts every rule ---------------------------------------------------------------------------------
-
-
-def test_suricata_7_is_installed() -> None:
-    version = subprocess.run([suricata_binary(), "-V"], capture_output=True, text=True, check=True).stdout
-    assert "version 7." in version, f"AWS Network Firewall runs Suricata 7, this is: {version}"
-
-
-def test_each_rule_group_loads_strictly_with_only_its_own_variables(example_stack: StackSnapshot) -> None:
-    for group in declared_groups(example_stack):
-        assert engine_problems(group.rules_string, group.ip_sets) == [], group.key
-
-
-def test_each_rule_loads_on_its_own(example_stack: StackSnapshot) -> None:
-    checks = [(group, line) for group in declared_groups(example_stack) for line in group.lines]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda check: engine_problems(check[1] + "\n", check[0].ip_sets), checks))
-    refused = {line: problems for (_, line), problems in zip(checks, results, strict=True) if problems}
-    assert refused == {}
-
-
-@pytest.mark.parametrize(
-    ("rule", "said"),
-    [
-        (
-            'alert tcp any any -> any any (msg:"x"; no_such_keyword; sid:1000001; rev:1;)',
-            "unknown rule keyword",
-        ),
-        ('alert tcp $NOT_DEFINED any -> any any (msg:"x"; sid:1000001; rev:1;)', "NOT_DEFINED"),
-        # A warning is fatal too: the Host buffer is lowercase already, so nocase betrays a mistake.
-        (
-            'alert http any any -> any any (msg:"x"; http.host; content:"a.org"; nocase; sid:1000001; rev:1;)',
-            "nocase",
-        ),
-    ],
-)
-def test_the_engine_check_reports_what_suricata_refuses(rule: str, said: str) -> None:
-    problems = engine_problems(rule + "\n", {"HOME_NET": ["10.0.0.0/16"]})
-    assert problems and any(said in problem for problem in problems), problems
-
-
-# --- What AWS accepts ------------------------------------------------------------------------------------------------
-
-
-def test_every_rule_has_msg_sid_rev_and_nothing_aws_refuses(example_stack: StackSnapshot) -> None:
-    for rule in strict_rules(example_stack):
-        assert rule.msg and rule.sid and rule.rev, rule.text()
-        assert aws_problems(rule) == [], rule.text()
-
-
-def test_sids_are_unique_and_increase_along_the_strict_evaluation_order(example_stack: StackSnapshot) -> None:
-    sids = [rule.sid or 0 for rule in strict_rules(example_stack)]
-    assert sids == sorted(sids) and len(set(sids)) == len(sids) and 0 not in sids
-
-
-def test_groups_are_evaluated_baseline_then_tenant_then_allow_list(example_stack: StackSnapshot) -> None:
-    groups = declared_groups(example_stack)
-    assert [group.key for group in groups] == ["baseline", "tenant", "allow"]
-    assert {rule.sid: rule.msg for rule in groups[0].rules} == BASELINE_SIDS
-    assert all(rule.sid in TENANT_SID_RANGE for rule in groups[1].rules)
-    assert {rule.action for rule in groups[2].rules} == {"pass"}
-
-
-def test_capacity_and_sizes_are_within_aws_quotas(example_stack: StackSnapshot) -> None:
-    groups = declared_groups(example_stack)
-    assert len(groups) <= MAX_GROUPS_PER_POLICY
-    assert sum(group.capacity for group in groups) <= MAX_POLICY_CAPACITY
-    for group in groups:
-        # A bidirectional rule is two signatures: count it twice.
-        needed = sum(2 if rule.direction == "<>" else 1 for rule in group.rules)
-        assert needed <= group.capacity <= MAX_GROUP_CAPACITY
-        assert len(group.rules_string.encode()) <= MAX_RULES_STRING_BYTES
-        for line in group.lines:
-            expanded = line
-            for name, definitions in group.ip_sets.items():
-                expanded = expanded.replace(f"${name}", "[" + ",".join(definitions) + "]")
-            assert len(expanded) <= MAX_RULE_CHARS
-
-
-def test_every_group_defines_the_variables_its_rules_use(example_stack: StackSnapshot) -> None:
-    home_net = [example_stack.outputs["vpcCidr"]]
-    for group in declared_groups(example_stack):
-        # EXTERNAL_NET is inherited from the policy, where AWS defines it as !HOME_NET: HOME_NET must agree.
-        assert group.ip_sets["HOME_NET"] == home_net
-        assert group.ip_sets["VPN_NET"] == [example_stack.outputs["vpnClientCidr"]]
-        used = {name for rule in group.rules for name in rule.variables}
-        assert used <= {*group.ip_sets, "EXTERNAL_NET"}, group.key
-
-
-@pytest.mark.parametrize(
-    ("options", "refused_because"),
-    [
-        ('dataset:isset,bad,type string,load bad.lst; content:"x";', "datasets are not supported"),
-        ('datarep:bad,>,10,type string,load r.csv; content:"x";', "datasets are not supported"),
-        ("iprep:src,BadHosts,>,50;", "IP reputation"),
-        ("lua:check.lua;", "Lua scripting"),
-        ("luajit:check.lua;", "Lua scripting"),
-        ("geoip:src,RU;", "GeoIP"),
-        ("threshold:type limit, track by_src, count 1, seconds 60;", "thresholding"),
-        ("detection_filter:track by_src, count 5, seconds 60;", "thresholding"),
-        ("filestore;", "file extraction"),
-        ("filemd5:bad.md5;", "file keywords"),
-        ('filename:"evil.exe";', "file keywords"),
-        ("priority:1;", "priority"),
-        ("classtype:trojan-activity;", "classtype"),
-        ("hostbits:set,bad,track ip_src;", "hostbits"),
-        ("xbits:set,seen,track ip_pair;", "tracking by IP address"),
-        ("tag:host,60,seconds,src;", "tag:host"),
-        ("cip_service:1;", "ENIP/CIP"),
-        ("app-layer-protocol:ftp-data;", "FTP-data"),
-        ('pcre:"/evil/";', "pcre is only allowed"),
-        ('http.user_agent; pcre:"/curl/";', "pcre is only allowed"),
-    ],
-)
-def test_rules_aws_would_refuse_are_reported(options: str, refused_because: str) -> None:
-    rule = parse_rule(f'alert tcp any any -> any any (msg:"m"; {options} sid:1000001; rev:1;)')
-    assert any(refused_because in problem for problem in aws_problems(rule)), aws_problems(rule)
-
-
-@pytest.mark.parametrize(
-    ("rule", "refused_because"),
-    [
-        (
-            'rejectboth tcp any any -> any any (msg:"m"; sid:1; rev:1;)',
-            "action 'rejectboth' is not supported",
-        ),
-        ('alert sctp any any -> any any (msg:"m"; sid:1; rev:1;)', "SCTP"),
-        ('alert ike any any -> any any (msg:"m"; sid:1; rev:1;)', "IKEv2"),
-        ("alert tcp any any -> any any (sid:1; rev:1;)", "no msg"),
-        ('alert tcp any any -> any any (msg:"m"; rev:1;)', "no sid"),
-        ('alert tcp any any -> any any (msg:"m"; sid:1;)', "no rev"),
-        ('alert tcp any any -> any any (msg:"m"; sid:0; rev:1;)', "not a positive number"),
-    ],
-)
-def test_rule_headers_and_identities_aws_would_refuse_are_reported(rule: str, refused_because: str) -> None:
-    assert any(refused_because in problem for problem in aws_problems(parse_rule(rule)))
-
-
-@pytest.mark.parametrize(
-    "rule",
-    [
-        'drop tls any any -> any any (msg:"m"; tls.sni; pcre:"/^evil\\./"; sid:1; rev:1;)',
-        'drop http any any -> any any (msg:"m"; http.uri; content:"/x"; pcre:"/x$/"; sid:1; rev:1;)',
-        'alert tcp any any -> any any (msg:"m"; xbits:set,seen,track tx; sid:1; rev:1;)',
-    ],
-)
-def test_rules_aws_accepts_are_not_reported(rule: str) -> None:
-    assert aws_problems(parse_rule(rule)) == []
-
-
-def test_allow_list_sids_do_not_change_when_other_entries_come_and_go() -> None:
-    def sids(domains: list[str]) -> dict[str, int]:
-        config = parse_config(
-            {
-                "tenant": "acme",
-                "environment": "preprod",
-                "region": "eu-west-1",
-                "vpcCidr": "10.20.0.0/16",
-                "firewall": {"egressDomains": [{"domain": domain} for domain in domains]},
-            }
-        )
-        return {rule.msg or "": rule.sid or 0 for rule in firewall_rules(config).rules}
-
-    before, after = sids(["deb.debian.org", "a.example.org"]), sids(["b.example.org", "deb.debian.org"])
-    shared = before.keys() & after.keys()
-    assert "NET-03 egress TLS to deb.debian.org" in shared
-    assert {msg: before[msg] for msg in shared} == {msg: after[msg] for msg in shared}
 
 
 # --- Replayed traffic gets the verdict AWS would give --------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 CloudTrail and AWS Config deliver into it. ELB access logs cannot: ELB delivers only into buckets encrypted with
 S3-managed keys (SSE-S3), so they get a bucket of their own, with the same controls except the key, and only
-when the stack accepts that with the named exception `loadBalancerLogsSseS3` (see infra/config.py).
+when the stack accepts that with the named exception `loadBalancerLogsSseS3` (see infra/log_archive/config.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.iam import service_allow
-from infra.keys import trail_arn
+from infra.keys.component import trail_arn
 from infra.naming import Naming
 
 # Cheaper storage as logs age; both classes keep millisecond access for an investigation.

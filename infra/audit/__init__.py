@@ -1,0 +1,1 @@
+"""AuditTrail: CloudTrail, GuardDuty, Security Hub, AWS Config and alerts (config, component, fakes)."""

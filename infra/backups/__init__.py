@@ -1,0 +1,1 @@
+"""Backups: AWS Backup vault, plans and restore tests (config, component, fakes)."""

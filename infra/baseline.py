@@ -1,0 +1,85 @@
+"""The security baseline's numbers and names, in one leaf module (it imports nothing of ours, and no Pulumi).
+
+The stack config, the components, the policy pack and the evidence report read these; none repeats them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+PROJECT = "secure-tenant"  # the Pulumi project: stack config namespace and the `project` tag
+
+# Regions in EU member states. London (eu-west-2) and Zurich (eu-central-2) are in Europe but not in the EU,
+# so they are refused: the policy says EU only.
+EU_REGIONS = frozenset({"eu-central-1", "eu-west-1", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1"})
+
+INTERNET = "0.0.0.0/0"
+
+# --- Retention ----------------------------------------------------------------------------------------------------
+MIN_LOG_RETENTION_DAYS = 400  # 12 full months, whatever day of the month an audit starts
+MIN_BACKUP_DAILY_RETENTION_DAYS = 35
+MIN_BACKUP_MONTHLY_RETENTION_MONTHS = 13
+
+# --- TLS ------------------------------------------------------------------------------------------------------------
+# ALB security policies that negotiate TLS 1.3 and 1.2 only (or 1.3 only), with their FIPS and hybrid post-quantum
+# variants. Left out on purpose: everything allowing TLS 1.0/1.1, the TLS 1.2-only "TLS-1-2-*"/"FS-*" policies and
+# the "Ext" variants, which add CBC and non-forward-secret ciphers back.
+ALB_TLS_POLICIES = (
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+)
+# TLS 1.3 + 1.2 with forward-secret AEAD ciphers only, and hybrid ML-KEM key exchange for clients that offer it.
+DEFAULT_ALB_TLS_POLICY = ALB_TLS_POLICIES[0]
+
+# The WAF range for a rate-based rule's limit (requests per source IP in a 5-minute window).
+WAF_RATE_LIMIT_RANGE = (10, 2_000_000_000)
+
+# --- The admin path ---------------------------------------------------------------------------------------------
+DEFAULT_VPN_PORT = 1194
+VpnProtocol = Literal["udp", "tcp"]
+DEFAULT_VPN_PROTOCOL: VpnProtocol = "udp"
+HTTPS_PORT, HTTP_PORT = 443, 80  # the ALB listens on both; 80 only answers with a redirect to HTTPS
+
+
+class ExceptionName(StrEnum):
+    """The named exceptions a stack may take to the baseline, each with a written justification."""
+
+    SHORT_LOG_RETENTION = "shortLogRetention"
+    NO_SHIELD_ADVANCED = "noShieldAdvanced"
+    LOG_ARCHIVE_WITHOUT_OBJECT_LOCK = "logArchiveWithoutObjectLock"
+    SHORT_LOG_ARCHIVE_RETENTION = "shortLogArchiveRetention"
+    LOAD_BALANCER_LOGS_SSE_S3 = "loadBalancerLogsSseS3"
+    SHORT_BACKUP_RETENTION = "shortBackupRetention"
+    SHORT_MONTHLY_BACKUP_RETENTION = "shortMonthlyBackupRetention"
+    BACKUP_VAULT_WITHOUT_LOCK = "backupVaultWithoutLock"
+
+
+class Control(StrEnum):
+    """Ids of controls.yaml that the code cites (Config rules, firewall rule messages, resource descriptions)."""
+
+    ACC_01 = "ACC-01"
+    ACC_03 = "ACC-03"
+    ACC_04 = "ACC-04"
+    BAK_01 = "BAK-01"
+    CRY_01 = "CRY-01"
+    CRY_03 = "CRY-03"
+    EDGE_01 = "EDGE-01"
+    EDGE_03 = "EDGE-03"
+    EDGE_04 = "EDGE-04"
+    HST_01 = "HST-01"
+    LOG_01 = "LOG-01"
+    LOG_02 = "LOG-02"
+    NET_03 = "NET-03"
+    NET_05 = "NET-05"
+    NET_06 = "NET-06"

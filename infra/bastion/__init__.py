@@ -1,0 +1,1 @@
+"""VpnBastion: the OpenVPN bastion, the only admin path (config, component, fakes)."""

@@ -1,0 +1,1 @@
+"""EdgeProtection: ALB, certificate, WAF and Shield Advanced (config, component, fakes)."""

@@ -1,0 +1,1 @@
+"""TenantKeys: the tenant's KMS keys, one per data class (config, component, fakes)."""

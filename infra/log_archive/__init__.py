@@ -1,0 +1,1 @@
+"""LogArchive: the tenant's log archive bucket (config, component, fakes)."""
