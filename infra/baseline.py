@@ -15,6 +15,10 @@ PROJECT = "secure-tenant"  # the Pulumi project: stack config namespace and the 
 EU_REGIONS = frozenset({"eu-central-1", "eu-west-1", "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1"})
 
 INTERNET = "0.0.0.0/0"
+# The most addresses the admin ranges may cover together without a named exception: a /16, more than an
+# office or a VPN egress needs, and 1/65536 of the IPv4 internet.
+MAX_ADMIN_PREFIX = 16
+MAX_ADMIN_ADDRESSES = 1 << (32 - MAX_ADMIN_PREFIX)
 
 # --- Retention ----------------------------------------------------------------------------------------------------
 MIN_LOG_RETENTION_DAYS = 400  # 12 full months, whatever day of the month an audit starts
@@ -63,6 +67,7 @@ class ExceptionName(StrEnum):
     SHORT_BACKUP_RETENTION = "shortBackupRetention"
     SHORT_MONTHLY_BACKUP_RETENTION = "shortMonthlyBackupRetention"
     BACKUP_VAULT_WITHOUT_LOCK = "backupVaultWithoutLock"
+    WIDE_ADMIN_RANGES = "wideAdminRanges"
 
 
 class Control(StrEnum):

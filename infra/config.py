@@ -8,13 +8,16 @@ stack config key and the fix.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 import pulumi
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pulumi.runtime import config as runtime_config
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from infra.audit.config import AuditConfig
 from infra.backups.config import BackupsConfig
@@ -32,6 +35,7 @@ from infra.network.config import (
     MAX_ZONES,
     Tier,
     Zone,
+    admin_weakenings,
     availability_zones,
     check_ranges,
     check_vpc_cidr,
@@ -110,6 +114,17 @@ class TenantConfig(ConfigModel):
             raise ValueError(f"{value!r} is not in the EU: use one of {', '.join(sorted(EU_REGIONS))}")
         return value
 
+    @field_validator("exceptions")
+    @classmethod
+    def _known_exceptions(cls, value: dict[str, str]) -> dict[str, str]:
+        names = [name.value for name in ExceptionName]
+        for name in value:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"did you mean {close[0]}?" if close else f"the baseline knows {', '.join(names)}"
+                raise ValueError(f"{name!r} is not an exception to the baseline: {hint}")
+        return value
+
     @field_validator("vpc_cidr")
     @classmethod
     def _vpc_cidr(cls, value: IPv4Network) -> IPv4Network:
@@ -140,6 +155,7 @@ class TenantConfig(ConfigModel):
                 if self.log_retention_days < MIN_LOG_RETENTION_DAYS
                 else []
             ),
+            *admin_weakenings(self.admin_cidrs),
             *self.edge.weakenings(self.environment),
             *self.log_archive.weakenings(self.environment),
             *self.backups.weakenings(),
@@ -153,6 +169,7 @@ class TenantConfig(ConfigModel):
         # once, here, and kept for the stack to deploy.
         self._firewall_policy = checked_policy(
             self.firewall,
+            self.tenant,
             self.vpc_cidr,
             self.vpn_client_cidr,
             (self.bastion.vpn_protocol, self.bastion.vpn_port),
@@ -201,6 +218,35 @@ class TenantConfig(ConfigModel):
         return subnet_cidr(self.vpc_cidr, tier, zone)
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The config model a field holds, directly or as the items of a tuple."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(_model_in, get_args(annotation))), None)
+
+
+def valid_keys(path: Sequence[str | int]) -> list[str]:
+    """The keys a stack config mapping at this path (e.g. `("edge",)`) may hold; `()` is the top level."""
+    model: type[BaseModel] | None = TenantConfig
+    for part in path:
+        if isinstance(part, int) or model is None:
+            continue
+        fields = {field.alias or name: field for name, field in model.model_fields.items()}
+        model = _model_in(fields[part].annotation) if part in fields else None
+    if model is None:
+        return []
+    keys = [field.alias or name for name, field in model.model_fields.items()]
+    return [key for key in keys if key != "region"] if model is TenantConfig else keys
+
+
+def _unknown_key(path: Sequence[str | int]) -> str:
+    valid = valid_keys(path[:-1])
+    close = difflib.get_close_matches(str(path[-1]), valid, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key: did you mean {close[0]}? (as written it would be ignored)"
+    return f"unknown key: remove it or use one of {', '.join(valid)}"
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
@@ -210,7 +256,7 @@ def _describe(error: ValidationError) -> str:
             key = cause.key
         message = str(cause) if cause is not None else problem["msg"]
         if problem["type"] == "extra_forbidden":
-            message = "unknown key: remove it or check its spelling"
+            message = _unknown_key(problem["loc"])
         elif problem["type"] == "missing":
             message = "missing: set it with `pulumi config set`"
         namespace = "aws" if key == "region" else PROJECT
@@ -226,23 +272,38 @@ def parse_config(values: dict[str, Any]) -> TenantConfig:
         raise ConfigError(_describe(error)) from None
 
 
+def _stack_keys() -> set[str]:
+    """Every config key the engine handed the program (the SDK has no public listing of them)."""
+    return {*runtime_config.get_config_env(), *runtime_config.CONFIG.get()}
+
+
 def load_config() -> TenantConfig:
-    """Read the stack config of the running Pulumi program once."""
+    """Read the stack config of the running Pulumi program once; every `secure-tenant:` key is validated."""
     project = pulumi.Config(PROJECT)
     values: dict[str, Any] = {"region": pulumi.Config("aws").get("region")}
-    for field_name, field in TenantConfig.model_fields.items():
-        key = field.alias or field_name
+    for full_key in sorted(_stack_keys()):
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT:
+            continue
         if key == "region":
-            continue
+            raise ConfigError(
+                f"invalid stack configuration:\n  {PROJECT}:region: unknown key: the region is aws:region"
+            )
         raw = project.get(key)
-        if raw is None:
-            continue
-        values[key] = _structured(raw)
+        if raw is not None:
+            values[key] = _structured(key, raw)
     return parse_config({key: value for key, value in values.items() if value is not None})
 
 
-def _structured(raw: str) -> Any:
+def _structured(key: str, raw: str) -> Any:
     """Pulumi hands structured config values over as JSON text; scalars stay strings for pydantic to coerce."""
-    if raw[:1] in "[{":
+    if raw[:1] not in "[{":
+        return raw
+    try:
         return json.loads(raw)
-    return raw
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            f"invalid stack configuration:\n  {PROJECT}:{key}: {raw!r} starts like a list or mapping but is not "
+            f"one ({error.msg}, column {error.colno}): write it as YAML structure, or quote a plain string "
+            "that does not start with [ or {"
+        ) from None

@@ -24,6 +24,7 @@ from infra.audit import fakes as audit_fakes
 from infra.backups import fakes as backups_fakes
 from infra.baseline import PROJECT
 from infra.bastion import fakes as bastion_fakes
+from infra.config import ConfigError
 from infra.edge import fakes as edge_fakes
 from infra.fakes import MOCK_ACCOUNT_ID, CallFake, OutputFake
 from infra.firewall import fakes as firewall_fakes
@@ -151,11 +152,32 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The config a `pulumi` CLI would hand the program for `Pulumi.<stack>.yaml`, plus overrides."""
+    """The config a `pulumi` CLI would hand the program for `Pulumi.<stack>.yaml`, plus overrides.
+
+    A stack file that is missing or not shaped like Pulumi's (a mapping with a `config` mapping) is refused
+    with a ConfigError naming the file, as the CLI would refuse it, never read as an empty config.
+    """
     path = ROOT / f"Pulumi.{stack}.yaml"
-    values: dict[str, Any] = (
-        (yaml.safe_load(path.read_text()) or {}).get("config", {}) if path.exists() else {}
-    )
+    try:
+        document = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        stacks = sorted(
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml")
+        )
+        raise ConfigError(
+            f"{path.name}: no such stack file in {ROOT}: create it, or use one of {', '.join(stacks) or 'none'}"
+        ) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(
+            f"{path.name}: not a readable YAML stack file ({_one_line(error)}): fix it"
+        ) from None
+    config = document.get("config", {}) if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"{path.name}: a stack file is a mapping with a `config:` mapping of `namespace:key: value` "
+            "entries, e.g. `config: {aws:region: eu-west-1}`: fix its structure"
+        )
+    values: dict[str, Any] = dict(config)
     values.update(overrides or {})
     # The CLI passes structured values as JSON text and scalars as strings.
     return {
@@ -169,6 +191,10 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict
         for key, value in values.items()
         if value is not None
     }
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def evaluate(

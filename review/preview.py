@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -16,6 +18,7 @@ from review import report
 from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
 
 ALL_ZONES = "all zones"
+_CONFIG_KEY = re.compile(r"[a-z][a-z0-9-]*:[A-Za-z][A-Za-z0-9]*")
 
 
 def zone_of(resource: DeclaredResource, zones: list[str]) -> str:
@@ -63,9 +66,56 @@ def render_text(snapshot: StackSnapshot) -> str:
     return "\n".join(lines)
 
 
+class UsageError(Exception):
+    """A command-line value is wrong; the message names the option and the fix."""
+
+
 def _override(text: str) -> tuple[str, Any]:
-    key, _, value = text.partition("=")
-    return key, yaml.safe_load(value)
+    key, equals, value = text.partition("=")
+    if not equals or not _CONFIG_KEY.fullmatch(key):
+        raise UsageError(f"--set {text!r}: write namespace:key=value, e.g. --set secure-tenant:zones=2")
+    if not value.strip():
+        raise UsageError(f"--set {key}=: an empty value would drop the stack file's {key}: give the value")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())
+        raise UsageError(
+            f"--set {key}: {value!r} is not a YAML value ({problem}): quote it or fix it"
+        ) from None
+
+
+def _previous(path: Path) -> dict[str, Any]:
+    """A preview saved earlier with --save."""
+    try:
+        saved = json.loads(path.read_text())
+    except OSError as error:
+        raise UsageError(
+            f"--against {path}: cannot read it ({error.strerror}): give a file --save wrote"
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise UsageError(f"--against {path}: not JSON, so not a preview --save wrote: give one") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("resources"), dict):
+        raise UsageError(f"--against {path}: JSON, but not a preview --save wrote (no resources): give one")
+    return saved
+
+
+def _writable(option: str, path: Path | None) -> None:
+    """Refuse an output path before the preview runs, rather than fail after it."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"{option} {path}: cannot create {path.parent} ({error.strerror}): pick another path"
+        ) from None
+    if (
+        path.is_dir()
+        or not os.access(path.parent, os.W_OK)
+        or (path.exists() and not os.access(path, os.W_OK))
+    ):
+        raise UsageError(f"{option} {path}: not a file that can be written: pick another path")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         "--set",
         action="append",
         default=[],
-        type=_override,
         metavar="KEY=VALUE",
         help="override a stack config value, e.g. secure-tenant:zones=2",
     )
@@ -86,22 +135,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        snapshot = evaluate_stack(args.stack, dict(args.set))
-    except ConfigError as error:
+        overrides = dict(map(_override, args.set))
+        previous = _previous(args.against) if args.against else {}
+        _writable("--save", args.save)
+        _writable("--markdown", args.markdown)
+        snapshot = evaluate_stack(args.stack, overrides)
+    except (UsageError, ConfigError) as error:
         print(f"secure-tenant-preview: {error}", file=sys.stderr)
         return 2
     from review.pack_runner import run_pack  # the pack imports pulumi_policy: load it once the stack is valid
 
     result = report.Review(snapshot, run_pack(snapshot))
+    result.changes = report.diff(previous, snapshot)
     if args.against:
-        result.changes = report.diff(json.loads(args.against.read_text()), snapshot)
         result.compared_with = str(args.against)
-    else:
-        result.changes = report.diff({}, snapshot)
     print(render_text(snapshot))
     print(report.render_verdicts_text(result))
     if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(report.render_markdown(result))
     if args.save:
         report.save(snapshot, args.save)

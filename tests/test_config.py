@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Network
+from typing import Any
 
 import pytest
 
+from infra.baseline import ExceptionName
 from infra.config import ConfigError, parse_config
 from review.offline import evaluate_stack
 from tests.stacks import VALID, config_error
@@ -60,7 +62,110 @@ def test_zone_count_outside_two_to_three_is_refused(zones: int) -> None:
 
 def test_unknown_key_is_refused_as_a_probable_typo() -> None:
     message = config_error(vpcCdir="10.0.0.0/16")
-    assert "secure-tenant:vpcCdir" in message and "unknown key" in message
+    assert "secure-tenant:vpcCdir: unknown key: did you mean vpcCidr?" in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"adminCidr": ["203.0.113.0/28"]}, "secure-tenant:adminCidr: unknown key: did you mean adminCidrs?"),
+        (
+            {"AdminCidrs": ["203.0.113.0/28"]},
+            "secure-tenant:AdminCidrs: unknown key: did you mean adminCidrs?",
+        ),
+        ({"admin_cidrs": ["203.0.113.0/28"]}, None),  # pydantic's own field name: accepted as the same key
+        (
+            {"edge": {"tlsPolicie": "x"}},
+            "secure-tenant:edge.tlsPolicie: unknown key: did you mean tlsPolicy?",
+        ),
+        (
+            {"firewall": {"egressDomains": [{"domain": "a.org", "protocol": ["tls"]}]}},
+            "secure-tenant:firewall.egressDomains.0.protocol: unknown key: did you mean protocols?",
+        ),
+        ({"xyz": 1}, "secure-tenant:xyz: unknown key: remove it or use one of tenant, environment, vpcCidr"),
+    ],
+)
+def test_a_misspelt_key_anywhere_is_refused_with_the_closest_valid_key(
+    changes: dict[str, Any], says: str | None
+) -> None:
+    if says is None:
+        assert parse_config({**VALID, **changes}).admin_cidrs == (IPv4Network("203.0.113.0/28"),)
+    else:
+        assert says in config_error(**changes)
+
+
+# Each named exception, and a config that needs it: a new exception name must add its case here.
+NEEDS_EXCEPTION: dict[ExceptionName, dict[str, Any]] = {
+    ExceptionName.SHORT_LOG_RETENTION: {"logRetentionDays": 365},
+    ExceptionName.NO_SHIELD_ADVANCED: {"edge": {"shieldAdvanced": False}},
+    ExceptionName.LOG_ARCHIVE_WITHOUT_OBJECT_LOCK: {"logArchive": {"objectLock": False}},
+    ExceptionName.SHORT_LOG_ARCHIVE_RETENTION: {"logArchive": {"retentionDays": 90}},
+    ExceptionName.LOAD_BALANCER_LOGS_SSE_S3: {"logArchive": {"loadBalancerAccessLogs": True}},
+    ExceptionName.SHORT_BACKUP_RETENTION: {"backups": {"dailyRetentionDays": 7}},
+    ExceptionName.SHORT_MONTHLY_BACKUP_RETENTION: {"backups": {"monthlyRetentionMonths": 3}},
+    ExceptionName.BACKUP_VAULT_WITHOUT_LOCK: {"backups": {"vaultLock": "none"}},
+    ExceptionName.WIDE_ADMIN_RANGES: {"adminCidrs": ["128.0.0.0/1"]},
+}
+
+
+def test_every_exception_name_has_a_case() -> None:
+    assert set(NEEDS_EXCEPTION) == set(ExceptionName)
+
+
+@pytest.mark.parametrize("name", list(ExceptionName))
+def test_each_weakening_is_refused_unless_its_exception_is_justified(name: ExceptionName) -> None:
+    weakened = NEEDS_EXCEPTION[name]
+    assert f"exceptions.{name} to a written justification" in config_error(**weakened)
+    assert f"exceptions.{name}" in config_error(**weakened, exceptions={name.value: "  "})
+    assert parse_config({**VALID, **weakened, "exceptions": {name.value: "signed off by the CISO, 2026-11"}})
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("shortLogRetenton", "did you mean shortLogRetention?"),
+        ("ShortLogRetention", "did you mean shortLogRetention?"),
+        ("everything", "the baseline knows shortLogRetention, noShieldAdvanced"),
+    ],
+)
+def test_an_exception_the_baseline_does_not_know_is_refused(name: str, says: str) -> None:
+    message = config_error(exceptions={name: "we asked nicely"})
+    assert (
+        "secure-tenant:exceptions" in message and f"{name!r} is not an exception to the baseline" in message
+    )
+    assert says in message
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [
+        ["128.0.0.0/1"],
+        ["64.0.0.0/2"],
+        ["203.0.0.0/16", "198.51.100.0/24"],  # just over a /16 together
+        [f"{octet}.0.0.0/17" for octet in (100, 101, 102)],  # each small, together more than a /16
+        ["198.18.0.0/24", "198.19.0.0/24", "203.0.0.0/16"],  # a /16 and two /24s
+    ],
+)
+def test_admin_ranges_are_judged_together_and_a_wide_union_needs_its_exception(ranges: list[str]) -> None:
+    message = config_error(adminCidrs=ranges)
+    assert "adminCidrs cover" in message and "exceptions.wideAdminRanges" in message
+    assert parse_config({**VALID, "adminCidrs": ranges, "exceptions": {"wideAdminRanges": "a national ISP"}})
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [["0.0.0.0/1", "128.0.0.0/1"], ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/2"], ["10.0.0.0/8"]],
+)
+def test_admin_ranges_that_cover_the_internet_or_the_vpc_are_refused_even_with_an_exception(
+    ranges: list[str],
+) -> None:
+    message = config_error(adminCidrs=ranges, exceptions={"wideAdminRanges": "trust me"})
+    assert "secure-tenant:adminCidrs" in message and "overlaps 10.20.0.0/16" in message
+
+
+def test_admin_ranges_of_a_16_together_are_accepted_without_exception() -> None:
+    ranges = ["203.0.0.0/17", "198.51.0.0/17"]
+    assert parse_config({**VALID, "adminCidrs": ranges}).admin_cidrs == tuple(map(IPv4Network, ranges))
 
 
 def test_missing_key_says_how_to_set_it() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,7 +17,8 @@ from review import offline
 from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
 from tests.stacks import VALID, config_error, named
 
-RULES_FIXTURES = "tests/fixtures/suricata"
+RULES_FIXTURES = Path(__file__).parent / "fixtures" / "suricata"
+ALERT_RULE = 'alert tcp any any -> any any (msg:"first"; sid:1000001; rev:1;)\n'
 
 
 def zones_of(stack: StackSnapshot) -> list[str]:
@@ -275,17 +278,111 @@ def test_egress_domain_without_protocols_is_refused() -> None:
     assert "list tls, http or both" in firewall_error(egressDomains=[{"domain": "a.org", "protocols": []}])
 
 
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project root of the test's own, with an empty tenants/acme/ folder (VALID's tenant)."""
+    monkeypatch.setattr(firewall_config, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "tenants" / "acme").mkdir(parents=True)
+    return tmp_path
+
+
+def tenant_rules(project: Path, name: str, text: str) -> str:
+    (project / "tenants" / "acme" / name).write_text(text)
+    return f"tenants/acme/{name}"
+
+
 @pytest.mark.parametrize(
     ("path", "hint"),
     [
-        ("tenants/nobody/firewall.rules", "does not exist"),
+        ("tenants/acme/missing.rules", "does not exist"),
+        ("tenants/other/firewall.rules", "is not inside tenants/acme/"),
+        ("tenants/firewall.rules", "is not inside tenants/acme/"),
         ("/etc/suricata/rules/app-layer-events.rules", "not inside the project"),
         ("../outside.rules", "not inside the project"),
     ],
 )
-def test_rules_file_that_is_missing_or_outside_the_project_is_refused(path: str, hint: str) -> None:
+def test_rules_file_that_is_missing_or_outside_the_tenants_folder_is_refused(
+    project: Path, path: str, hint: str
+) -> None:
+    (project / "tenants" / "other").mkdir()
+    (project / "tenants" / "other" / "firewall.rules").write_text(ALERT_RULE)
+    (project / "tenants" / "firewall.rules").write_text(ALERT_RULE)
     message = firewall_error(extraRulesFile=path)
-    assert "secure-tenant:firewall.extraRulesFile" in message and hint in message
+    assert "secure-tenant:firewall.extraRulesFile" in message and hint in message, message
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../other/firewall.rules", "../../secret.rules"])
+def test_a_link_out_of_the_tenants_folder_is_refused_before_the_file_is_read(
+    project: Path, target: str
+) -> None:
+    (project / "tenants" / "other").mkdir()
+    (project / "tenants" / "other" / "firewall.rules").write_text(ALERT_RULE)
+    (project / "secret.rules").write_text("MUST-NOT-LEAK:x:0:0\n")
+    (project / "tenants" / "acme" / "firewall.rules").symlink_to(target)
+    message = firewall_error(extraRulesFile="tenants/acme/firewall.rules")
+    assert "is not inside tenants/acme/ (links followed" in message, message
+    assert "MUST-NOT-LEAK" not in message
+
+
+def test_a_tenant_folder_that_is_a_link_elsewhere_is_refused(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "firewall.rules").write_text(ALERT_RULE)
+    (project / "tenants" / "acme").rmdir()
+    (project / "tenants" / "acme").symlink_to(elsewhere)
+    assert "is not inside tenants/acme/" in firewall_error(extraRulesFile="tenants/acme/firewall.rules")
+
+
+def test_a_link_inside_the_tenants_own_folder_is_followed(project: Path) -> None:
+    tenant_rules(project, "2026.rules", ALERT_RULE)
+    (project / "tenants" / "acme" / "firewall.rules").symlink_to("2026.rules")
+    config = parse_config({**VALID, "firewall": {"extraRulesFile": "tenants/acme/firewall.rules"}})
+    assert [group.key for group in config.firewall_policy.groups] == ["baseline", "tenant", "allow"]
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_rules_path_that_is_not_a_regular_file_is_refused(project: Path, kind: str) -> None:
+    path = project / "tenants" / "acme" / "firewall.rules"
+    path.mkdir() if kind == "directory" else os.mkfifo(path)
+    assert "is not a regular file" in firewall_error(extraRulesFile="tenants/acme/firewall.rules")
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        'pass ip any any -> any any (msg:"everything"; sid:1000002; rev:1;)',
+        'pass tls $HOME_NET any -> $EXTERNAL_NET 443 (msg:"one more"; tls.sni; content:"x.example"; sid:1000002; rev:1;)',
+        'pass tcp $EXTERNAL_NET any -> $HOME_NET 22 (msg:"ssh from anywhere"; sid:1000002; rev:1;)',
+        'pass udp any any <> any any (msg:"both ways"; sid:1000002; rev:1;)',
+    ],
+)
+def test_a_tenant_rule_that_passes_traffic_is_refused_with_its_line(project: Path, rule: str) -> None:
+    message = firewall_error(
+        extraRulesFile=tenant_rules(project, "firewall.rules", f"{ALERT_RULE}\n{rule}\n")
+    )
+    assert "tenants/acme/firewall.rules line 3:" in message
+    assert "tenant rules may only narrow" in message and "firewall.egressDomains" in message
+
+
+@pytest.mark.parametrize("action", ["PASS", "pass "])
+def test_a_pass_rule_in_another_spelling_is_refused_too(project: Path, action: str) -> None:
+    rule = f'{action} ip any any -> any any (msg:"x"; sid:1000001; rev:1;)'
+    message = firewall_error(extraRulesFile=tenant_rules(project, "firewall.rules", rule + "\n"))
+    assert "line 1:" in message and ("may only narrow" in message or "is not supported" in message), message
+
+
+def test_narrowing_rules_are_accepted(project: Path) -> None:
+    rules = (
+        'drop tls $HOME_NET any -> $EXTERNAL_NET 443 (msg:"a"; tls.sni; content:"x.example"; sid:1000001; rev:1;)\n'
+        'reject tcp $HOME_NET any -> $EXTERNAL_NET 25 (msg:"b"; sid:1000002; rev:1;)\n'
+        'alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"c"; sid:1000003; rev:1;)\n'
+    )
+    config = parse_config(
+        {**VALID, "firewall": {"extraRulesFile": tenant_rules(project, "firewall.rules", rules)}}
+    )
+    (_, tenant, _) = config.firewall_policy.groups
+    assert [rule.action for rule in tenant.rules] == ["drop", "reject", "alert"]
 
 
 @pytest.mark.parametrize(
@@ -303,14 +400,18 @@ def test_rules_file_that_is_missing_or_outside_the_project_is_refused(path: str,
         ("undefined-variable.rules", "$SMTP_SERVERS is not defined"),
     ],
 )
-def test_tenant_rules_that_do_not_parse_or_that_aws_would_refuse_are_refused(fixture: str, hint: str) -> None:
-    message = firewall_error(extraRulesFile=f"{RULES_FIXTURES}/{fixture}")
+def test_tenant_rules_that_do_not_parse_or_that_aws_would_refuse_are_refused(
+    project: Path, fixture: str, hint: str
+) -> None:
+    path = tenant_rules(project, fixture, (RULES_FIXTURES / fixture).read_text())
+    message = firewall_error(extraRulesFile=path)
     assert "secure-tenant:firewall.extraRulesFile" in message and hint in message, message
 
 
 def test_example_tenant_rules_are_accepted() -> None:
     config = parse_config({**VALID, "firewall": {"extraRulesFile": "tenants/acme/firewall.rules"}})
-    assert [rule.sid for _, rule in config.firewall.extra_rules] == [1_000_001, 1_000_002]
+    (_, tenant, _) = config.firewall_policy.groups
+    assert [rule.sid for rule in tenant.rules] == [1_000_001, 1_000_002]
 
 
 def test_bad_firewall_config_stops_the_program_before_any_resource() -> None:

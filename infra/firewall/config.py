@@ -1,7 +1,7 @@
 """The firewall's stack config (key `firewall`): the egress allow-list and the tenant's own Suricata rules.
 
-The tenant's rules file is read once, here; the whole policy is generated and checked by the real engine once,
-when the stack config is validated (`checked_policy`), before any resource is declared.
+The tenant's rules file is read once, from the tenant's own folder; the whole policy is generated and checked by
+the real engine once, when the stack config is validated (`checked_policy`), before any resource is declared.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import PrivateAttr, field_validator, model_validator
+from pydantic import field_validator
 
 from infra.firewall.engine import engine_problems
 from infra.firewall.generate import firewall_rules
@@ -56,7 +56,6 @@ class FirewallConfig(ConfigModel):
     egress_domains: tuple[EgressDomain, ...] = ()
     # A Suricata rules file, relative to the project root, evaluated between the baseline and the allow-list.
     extra_rules_file: str | None = None
-    _extra_rules: tuple[tuple[int, Rule], ...] = PrivateAttr(default=())
 
     @field_validator("egress_domains")
     @classmethod
@@ -72,52 +71,68 @@ class FirewallConfig(ConfigModel):
     @field_validator("extra_rules_file")
     @classmethod
     def _rules_file(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        path = Path(value)
-        if path.is_absolute() or ".." in path.parts:
+        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
             raise ValueError(
                 f"{value} is not inside the project: use a relative path like tenants/acme/firewall.rules"
             )
-        if not (PROJECT_ROOT / path).is_file():
-            raise ValueError(f"{value} does not exist in {PROJECT_ROOT}: create it or fix the path")
         return value
 
-    @model_validator(mode="after")
-    def _read_rules_once(self) -> Self:
-        if self.extra_rules_file is None:
-            return self
-        try:
-            rules = parse_rules_file(PROJECT_ROOT / self.extra_rules_file, self.extra_rules_file)
-            check_tenant_rules(rules, self.extra_rules_file)
-        except RuleError as error:
-            raise ConfigKeyError(RULES_FILE_KEY, str(error)) from None
-        if not rules:
-            raise ConfigKeyError(
-                RULES_FILE_KEY, f"{self.extra_rules_file} has no rules: add some or remove extraRulesFile"
-            )
-        self._extra_rules = rules
-        return self
 
-    @property
-    def extra_rules(self) -> tuple[tuple[int, Rule], ...]:
-        """The tenant's rules with their line numbers, as read when the config was validated."""
-        return self._extra_rules
+def tenant_rules_path(rules_file: str, tenant: str) -> Path:
+    """The tenant's rules file, a regular file inside tenants/<tenant>/ once every link is followed.
+
+    Checked before the file is read, so that a link cannot make the preview read (and quote in its errors)
+    a file from anywhere on the machine, or from another tenant.
+    """
+    folder = PROJECT_ROOT.resolve() / "tenants" / tenant
+    path = (PROJECT_ROOT / rules_file).resolve()
+    if not path.is_relative_to(folder):
+        raise ConfigKeyError(
+            RULES_FILE_KEY,
+            f"{rules_file} is not inside tenants/{tenant}/ (links followed, it is {path}): keep the tenant's "
+            f"rules in its own folder, e.g. tenants/{tenant}/firewall.rules",
+        )
+    if not path.exists():
+        raise ConfigKeyError(
+            RULES_FILE_KEY, f"{rules_file} does not exist in {PROJECT_ROOT}: create it or fix the path"
+        )
+    if not path.is_file():
+        raise ConfigKeyError(RULES_FILE_KEY, f"{rules_file} is not a regular file: point at a rules file")
+    return path
+
+
+def read_tenant_rules(rules_file: str | None, tenant: str) -> tuple[tuple[int, Rule], ...]:
+    """The tenant's rules with their line numbers, each one checked on its own."""
+    if rules_file is None:
+        return ()
+    try:
+        rules = parse_rules_file(tenant_rules_path(rules_file, tenant), rules_file)
+        check_tenant_rules(rules, rules_file)
+    except RuleError as error:
+        raise ConfigKeyError(RULES_FILE_KEY, str(error)) from None
+    if not rules:
+        raise ConfigKeyError(RULES_FILE_KEY, f"{rules_file} has no rules: add some or remove extraRulesFile")
+    return rules
 
 
 def checked_policy(
-    firewall: FirewallConfig, vpc_cidr: IPv4Network, vpn_client_cidr: IPv4Network, vpn: tuple[str, int]
+    firewall: FirewallConfig,
+    tenant: str,
+    vpc_cidr: IPv4Network,
+    vpn_client_cidr: IPv4Network,
+    vpn: tuple[str, int],
 ) -> FirewallPolicyRules:
     """The firewall policy generated once, within AWS's quotas, its tenant rules loaded by the real Suricata."""
+    extra_rules = read_tenant_rules(firewall.extra_rules_file, tenant)
     try:
         policy = firewall_rules(
             vpc_cidr,
             vpn_client_cidr,
             [(entry.domain, entry.protocols) for entry in firewall.egress_domains],
-            [rule for _, rule in firewall.extra_rules],
+            [rule for _, rule in extra_rules],
             vpn,
         )
-        line_names = [f"{firewall.extra_rules_file} line {number}" for number, _ in firewall.extra_rules]
+        line_names = [f"{firewall.extra_rules_file} line {number}" for number, _ in extra_rules]
         problems = [
             problem
             for group in policy.groups

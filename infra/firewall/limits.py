@@ -161,7 +161,7 @@ def check_policy(policy: FirewallPolicyRules) -> None:
 
 
 def check_tenant_rules(rules: Sequence[tuple[int, Rule]], shown_as: str) -> None:
-    """The tenant's own rules: what AWS accepts, SIDs in the tenant range and increasing down the file.
+    """The tenant's own rules: what AWS accepts, no pass, SIDs in the tenant range and increasing down the file.
 
     Increasing SIDs make the order AWS evaluates them in (the file's) the order Suricata sorts them in (by SID),
     so alert logs read in evaluation order and the tests can reproduce it.
@@ -169,6 +169,11 @@ def check_tenant_rules(rules: Sequence[tuple[int, Rule]], shown_as: str) -> None
     previous: tuple[int, int] | None = None
     for number, rule in rules:
         problems = aws_problems(rule)
+        if rule.action == "pass":
+            problems.append(
+                "a pass rule would let through what the baseline or the egress allow-list drops: tenant rules "
+                "may only narrow (drop, reject, alert); open egress with firewall.egressDomains"
+            )
         if rule.sid is not None and rule.sid not in TENANT_SID_RANGE:
             problems.append(
                 f"sid {rule.sid} is outside {TENANT_SID_RANGE.start}-{TENANT_SID_RANGE.stop - 1}, "

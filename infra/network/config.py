@@ -5,12 +5,13 @@ The rules for those keys, zones and the subnet plan live here; `TenantConfig` ho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, collapse_addresses
 from typing import Literal
 
-from infra.model import ConfigKeyError, is_private
+from infra.baseline import MAX_ADMIN_ADDRESSES, MAX_ADMIN_PREFIX, ExceptionName
+from infra.model import ConfigKeyError, Weakening, is_private
 
 Tier = Literal["public", "firewall", "private", "data"]
 SUBNET_TIERS: tuple[Tier, ...] = ("public", "firewall", "private", "data")
@@ -77,3 +78,18 @@ def check_ranges(
         for other in (vpc_cidr, vpn_client_cidr, *admin_cidrs[:position]):
             if cidr.overlaps(other):
                 raise ConfigKeyError("adminCidrs", f"{cidr} overlaps {other}: list disjoint ranges")
+
+
+def admin_weakenings(admin_cidrs: Sequence[IPv4Network]) -> Iterator[Weakening]:
+    """Admin ranges are judged together: their union, not each entry, must stay a small part of the internet.
+
+    (A union covering the whole internet cannot get here: it overlaps the VPC, which check_ranges refuses.)
+    """
+    union = list(collapse_addresses(admin_cidrs))
+    covered = sum(network.num_addresses for network in union)
+    if covered > MAX_ADMIN_ADDRESSES:
+        yield Weakening(
+            ExceptionName.WIDE_ADMIN_RANGES,
+            f"adminCidrs cover {covered:,} addresses together ({', '.join(map(str, union))}), more than "
+            f"{MAX_ADMIN_ADDRESSES:,} (a /{MAX_ADMIN_PREFIX}) may reach the VPN port",
+        )
