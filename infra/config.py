@@ -188,7 +188,8 @@ class TenantConfig(ConfigModel):
     @property
     def firewall_policy(self) -> FirewallPolicyRules:
         """The firewall's rule groups, generated and checked when the config was validated."""
-        assert self._firewall_policy is not None, "set by the model's validation"
+        if self._firewall_policy is None:
+            raise RuntimeError("TenantConfig was built without validation: use parse_config")
         return self._firewall_policy
 
     @property
@@ -281,10 +282,9 @@ def load_config() -> TenantConfig:
     """Read the stack config of the running Pulumi program once; every `secure-tenant:` key is validated."""
     project = pulumi.Config(PROJECT)
     values: dict[str, Any] = {"region": pulumi.Config("aws").get("region")}
-    for full_key in sorted(_stack_keys()):
-        namespace, _, key = full_key.partition(":")
-        if namespace != PROJECT:
-            continue
+    known = {field.alias or name for name, field in TenantConfig.model_fields.items()} - {"region"}
+    given = {key.removeprefix(f"{PROJECT}:") for key in _stack_keys() if key.startswith(f"{PROJECT}:")}
+    for key in sorted(known | given):
         if key == "region":
             raise ConfigError(
                 f"invalid stack configuration:\n  {PROJECT}:region: unknown key: the region is aws:region"

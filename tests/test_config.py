@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,3 +209,19 @@ def test_subnets_of_every_tier_and_zone_are_disjoint_and_inside_the_vpc() -> Non
 def test_bad_config_stops_the_program_before_any_resource() -> None:
     with pytest.raises(ConfigError, match="aws:region"):
         evaluate_stack("acme-prod", {"aws:region": "us-east-1"})
+
+
+def test_under_the_pulumi_cli_a_misspelt_key_is_refused_too() -> None:
+    # The Python language host hands the program its stack config as PULUMI_CONFIG (JSON): nothing mocked here.
+    config = {f"secure-tenant:{key}": str(value) for key, value in VALID.items() if key != "region"}
+    config |= {"aws:region": "eu-west-1", "secure-tenant:adminCidr": '["203.0.113.0/28"]'}
+    result = subprocess.run(
+        [sys.executable, "-c", "from infra.config import load_config; load_config()"],
+        env={**os.environ, "PULUMI_CONFIG": json.dumps(config)},
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "secure-tenant:adminCidr: unknown key: did you mean adminCidrs?" in result.stderr

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.baseline import INTERNET
 from infra.config import TenantConfig
 from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
@@ -92,7 +93,7 @@ class TenantNetwork(pulumi.ComponentResource):
             aws.ec2.Route(
                 naming.name("private-default", zone),
                 route_table_id=private.route_table.id,
-                destination_cidr_block="0.0.0.0/0",
+                destination_cidr_block=INTERNET,
                 nat_gateway_id=nat.id,
                 opts=pulumi.ResourceOptions(parent=private.route_table),
             )
