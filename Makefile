@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
 .PHONY: deps apt-deps lint unit molecule smoke test preview demo bench evidence clean \
-	checkov stack-matrix report pulumi-preview pulumi-up drift molecule-role
+	checkov stack-matrix report policy-config pulumi-preview pulumi-up drift molecule-role
 
 deps: apt-deps $(VENV)/.installed
 
@@ -82,16 +82,23 @@ report: deps
 	secure-tenant-preview --stack $(STACK) --markdown build/$(STACK)-review.md
 	$(MAKE) --no-print-directory checkov STACKS=$(STACK)
 
-pulumi-preview: deps
-	pulumi preview --non-interactive --diff --stack $(STACK) --policy-pack policy
+# The pack's enforcement for a stack: mandatory, but the policies its justified exceptions waive (advisory).
+POLICY_CONFIG = build/policy-config/$(STACK).json
+PACK = --policy-pack policy --policy-pack-config $(POLICY_CONFIG)
+policy-config: deps
+	@mkdir -p build/policy-config
+	secure-tenant-preview --stack $(STACK) --policy-config $(POLICY_CONFIG) > /dev/null
 
-pulumi-up: deps
-	pulumi up --non-interactive --yes --diff --stack $(STACK) --policy-pack policy
+pulumi-preview: policy-config
+	pulumi preview --non-interactive --diff --stack $(STACK) $(PACK)
 
-drift: deps
+pulumi-up: policy-config
+	pulumi up --non-interactive --yes --diff --stack $(STACK) $(PACK)
+
+drift: policy-config
 	@mkdir -p build/drift
 	set -o pipefail; pulumi preview --non-interactive --diff --refresh --expect-no-changes --stack $(STACK) \
-	  --policy-pack policy 2>&1 | tee build/drift/$(STACK).txt
+	  $(PACK) 2>&1 | tee build/drift/$(STACK).txt
 
 molecule-role: deps
 	@test -n "$(ROLE)" || { echo "make molecule-role ROLE=<role>: ROLE is empty" >&2; exit 2; }

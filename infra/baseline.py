@@ -70,6 +70,22 @@ class ExceptionName(StrEnum):
     WIDE_ADMIN_RANGES = "wideAdminRanges"
 
 
+# What each exception waives for its stack: exactly the policies of the pack that its setting violates, which turn
+# advisory (shown as waived) instead of failing the preview. tests/test_policy.py proves each set on a real stack.
+WAIVED_POLICIES: dict[ExceptionName, frozenset[str]] = {
+    ExceptionName.SHORT_LOG_RETENTION: frozenset({"log-retention-12-months"}),
+    ExceptionName.NO_SHIELD_ADVANCED: frozenset({"shield-on-public-entries-in-prod"}),
+    ExceptionName.LOG_ARCHIVE_WITHOUT_OBJECT_LOCK: frozenset({"s3-object-lock-in-prod"}),
+    ExceptionName.SHORT_LOG_ARCHIVE_RETENTION: frozenset({"s3-object-lock-in-prod"}),
+    ExceptionName.LOAD_BALANCER_LOGS_SSE_S3: frozenset({"s3-buckets-encrypted-with-stack-key"}),
+    ExceptionName.SHORT_BACKUP_RETENTION: frozenset({"backup-plan-retention", "backup-vault-locked"}),
+    ExceptionName.SHORT_MONTHLY_BACKUP_RETENTION: frozenset({"backup-plan-retention"}),
+    ExceptionName.BACKUP_VAULT_WITHOUT_LOCK: frozenset({"backup-vault-locked"}),
+    # Wide admin ranges are the config's concern (the pack judges what is open to the whole internet).
+    ExceptionName.WIDE_ADMIN_RANGES: frozenset(),
+}
+
+
 class Control(StrEnum):
     """Ids of controls.yaml that the code cites (Config rules, firewall rule messages, resource descriptions)."""
 

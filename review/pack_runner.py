@@ -21,6 +21,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from infra.baseline import WAIVED_POLICIES, ExceptionName
 from policy.baseline import POLICIES, sdk_policies
 from review.offline import DeclaredResource, StackSnapshot
 from review.verdict import Violation
@@ -69,8 +70,21 @@ def _policy_resource(resource: DeclaredResource, index: dict[str, PolicyResource
     )
 
 
+def waived_policies(exceptions: Mapping[str, str]) -> dict[str, str]:
+    """Each policy a stack's justified exceptions waive, with the exception that waives it."""
+    return {policy: name for name in sorted(exceptions) for policy in WAIVED_POLICIES[ExceptionName(name)]}
+
+
+def policy_pack_config(exceptions: Mapping[str, str]) -> dict[str, str]:
+    """The `--policy-pack-config` of a stack: everything mandatory but what its exceptions waive."""
+    return {"all": "mandatory", **{policy: "advisory" for policy in waived_policies(exceptions)}}
+
+
 def run_pack(snapshot: StackSnapshot, config: Mapping[str, Any] | None = None) -> list[Violation]:
-    levels = enforcement_levels(config)
+    """The pack's verdicts; without an explicit config, the stack's own (its exceptions waive their policies)."""
+    exceptions = snapshot.outputs.get("exceptions") or {}
+    waived = waived_policies(exceptions)
+    levels = enforcement_levels(config if config is not None else policy_pack_config(exceptions))
     violations: list[Violation] = []
     custom = [r for r in snapshot.resources if r.custom]
     index: dict[str, PolicyResource] = {}
@@ -88,7 +102,8 @@ def run_pack(snapshot: StackSnapshot, config: Mapping[str, Any] | None = None) -
             message: str, urn: str | None = None, *, _name: str = policy.name, _level: str = level
         ) -> None:
             name = next((r.name for r in custom if r.urn == urn), "stack") if urn else "stack"
-            violations.append(Violation(_name, CONTROL_OF[_name], _level, name, message))
+            waiver = waived.get(_name, "") if _level == "advisory" else ""
+            violations.append(Violation(_name, CONTROL_OF[_name], _level, name, message, waiver))
 
         if isinstance(policy, ResourceValidationPolicy):
             for resource in custom:

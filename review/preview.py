@@ -133,17 +133,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--markdown", type=Path, help="also write the reviewer's report as Markdown (PR comment)"
     )
+    parser.add_argument(
+        "--policy-config",
+        type=Path,
+        help="write the stack's `pulumi preview --policy-pack-config` (its exceptions' policies advisory)",
+    )
     args = parser.parse_args(argv)
     try:
         overrides = dict(map(_override, args.set))
         previous = _previous(args.against) if args.against else {}
         _writable("--save", args.save)
         _writable("--markdown", args.markdown)
+        _writable("--policy-config", args.policy_config)
         snapshot = evaluate_stack(args.stack, overrides)
     except (UsageError, ConfigError) as error:
         print(f"secure-tenant-preview: {error}", file=sys.stderr)
         return 2
-    from review.pack_runner import run_pack  # the pack imports pulumi_policy: load it once the stack is valid
+    # The pack imports pulumi_policy: load it once the stack is valid.
+    from review.pack_runner import policy_pack_config, run_pack
 
     result = report.Review(snapshot, run_pack(snapshot))
     result.changes = report.diff(previous, snapshot)
@@ -155,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         args.markdown.write_text(report.render_markdown(result))
     if args.save:
         report.save(snapshot, args.save)
+    if args.policy_config:
+        exceptions = snapshot.outputs.get("exceptions") or {}
+        args.policy_config.write_text(json.dumps(policy_pack_config(exceptions), indent=2) + "\n")
     return 1 if any(v.enforcement == "mandatory" for v in result.verdicts) else 0
 
 

@@ -120,7 +120,7 @@ def render_markdown(review: Review) -> str:
     if review.verdicts:
         lines.append("\n| policy | control | level | resource | violation |\n|---|---|---|---|---|")
         lines += [
-            f"| {v.policy} | {v.control} | {v.enforcement} | `{v.resource}` | {v.message} |"
+            f"| {v.policy} | {v.control} | {v.level} | `{v.resource}` | {v.message} |"
             for v in review.verdicts
         ]
     exceptions = outputs.get("exceptions") or {}
@@ -150,9 +150,7 @@ def render_verdicts_text(review: Review) -> str:
         f"Policy pack: {'PASS' if not mandatory else 'FAIL'} "
         f"({len(mandatory)} mandatory, {len(review.verdicts) - len(mandatory)} advisory violations)"
     )
-    lines += [
-        f"  [{v.enforcement}] {v.policy} ({v.control}) {v.resource}: {v.message}" for v in review.verdicts
-    ]
+    lines += [f"  [{v.level}] {v.policy} ({v.control}) {v.resource}: {v.message}" for v in review.verdicts]
     if review.compared_with:
         lines.append(f"Changes against {review.compared_with}: {_counts(review)}")
         for change in review.changes:

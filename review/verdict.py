@@ -12,3 +12,10 @@ class Violation:
     enforcement: str
     resource: str
     message: str
+    # The stack's named exception that made this policy advisory, if one did.
+    waived_by: str = ""
+
+    @property
+    def level(self) -> str:
+        """The enforcement as a reviewer reads it: `advisory, waived by shortLogRetention`."""
+        return f"{self.enforcement}, waived by {self.waived_by}" if self.waived_by else self.enforcement

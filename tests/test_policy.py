@@ -11,11 +11,12 @@ import pytest
 from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from infra.baseline import WAIVED_POLICIES, ExceptionName
 from policy import baseline, view
 from policy.baseline import POLICIES
 from policy.view import ResourceCheck, StackCheck, StackResource, StackView
 from review.offline import StackSnapshot, evaluate, evaluate_stack, stack_config
-from review.pack_runner import enforcement_levels, mandatory, run_pack
+from review.pack_runner import enforcement_levels, mandatory, policy_pack_config, run_pack
 from tests.fixtures.broken_stack import broken_program
 
 TAGS = {"tenant": "acme", "environment": "prod"}
@@ -1229,6 +1230,8 @@ EXCEPTIONS: list[tuple[str, dict[str, Any], set[str]]] = [
     ),
     ("shortMonthlyBackupRetention", {"backups": {"monthlyRetentionMonths": 3}}, {"backup-plan-retention"}),
     ("backupVaultWithoutLock", {"backups": {"vaultLock": "none"}}, {"backup-vault-locked"}),
+    # Together more than a /16, none of it the internet: the config asks for the exception, the pack has no quarrel.
+    ("wideAdminRanges", {"adminCidrs": ["172.16.0.0/14"]}, set()),
 ]
 
 
@@ -1239,7 +1242,28 @@ def test_each_exception_of_the_config_touches_exactly_its_policies(
     overrides = {f"secure-tenant:{key}": value for key, value in settings.items()}
     overrides["secure-tenant:exceptions"] = {exception: JUSTIFIED}
     stack = evaluate_stack("acme-prod", overrides)
-    assert {v.policy for v in run_pack(stack)} == policies
+    # Only its policies fail, and with the stack's own enforcement they are advisory, marked as waived by it.
+    assert {v.policy for v in run_pack(stack, {"all": "mandatory"})} == policies
+    assert {(v.policy, v.enforcement, v.waived_by) for v in run_pack(stack)} == {
+        (policy, "advisory", exception) for policy in policies
+    }
+    assert WAIVED_POLICIES[ExceptionName(exception)] == policies
+    assert policy_pack_config({exception: JUSTIFIED}) == {
+        "all": "mandatory",
+        **dict.fromkeys(policies, "advisory"),
+    }
+
+
+def test_every_exception_name_is_walked() -> None:
+    assert {name for name, _, _ in EXCEPTIONS} == set(ExceptionName) == set(WAIVED_POLICIES)
+
+
+def test_an_exception_waives_nothing_but_its_own_policies(broken_stack: StackSnapshot) -> None:
+    # The broken stack violates many policies; a stack exception named for log retention leaves the others mandatory.
+    config = policy_pack_config({"shortLogRetention": JUSTIFIED})
+    levels = {v.policy: v.enforcement for v in run_pack(broken_stack, config)}
+    assert levels.pop("log-retention-12-months", "advisory") == "advisory"
+    assert levels and set(levels.values()) == {"mandatory"}
 
 
 @pytest.mark.parametrize(("port", "protocol"), [(443, "tcp"), (51820, "udp")])

@@ -217,9 +217,10 @@ def test_drift_runs_on_a_schedule_and_fails_on_any_change() -> None:
     drift = workflows()["drift.yml"]
     assert drift[True]["schedule"]  # PyYAML reads the key `on` as True
     assert "--expect-no-changes" in _recipe("drift") and "--refresh" in _recipe("drift")
-    assert "--policy-pack policy" in _recipe("pulumi-preview") and "--policy-pack policy" in _recipe(
-        "pulumi-up"
-    )
+    # Every real preview, deploy and drift check runs the pack with the stack's own enforcement (its exceptions).
+    pack = re.search(r"^PACK = (.*)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert pack and pack[1] == "--policy-pack policy --policy-pack-config $(POLICY_CONFIG)"
+    assert all("$(PACK)" in _recipe(target) for target in ("pulumi-preview", "pulumi-up", "drift"))
 
 
 def test_stack_jobs_take_their_matrix_from_the_stack_files() -> None:
