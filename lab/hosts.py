@@ -37,7 +37,8 @@ DEFAULT_RELEASE = os.environ.get("SECURE_TENANT_LAB_RELEASE", "12")
 # CAs this machine trusts beyond Debian's bundle (e.g. an egress proxy's): lab hosts sit on the same network.
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 HOST_TOOLS = ("systemd-nspawn", "debootstrap", "nft", "ssh", "ssh-keygen")
-BOOT_TIMEOUT_S = 90
+# A busy 2-core machine (several scenarios booting at once) has been seen to need more than 90 s.
+BOOT_TIMEOUT_S = 180
 MAX_SLOTS = 250
 ADMIN_USER = "admin"
 
