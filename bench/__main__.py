@@ -165,7 +165,7 @@ def bench_lab(runs: int) -> dict[str, Any]:
     floor_host = hosts.create("bench-floor")
     try:
         env = ansible_env(outputs, floor_host)
-        inventory = ["-i", "playbooks/inventory/pulumi_stack.py", "bastions"]
+        inventory = ["-i", "playbooks/inventory/fleet.secure_tenant.yml", "bastions"]
         ping = [timed_child([ANSIBLE, *inventory, "-m", "ansible.builtin.ping"], env)[0] for _ in range(runs)]
         facts = [
             timed_child([ANSIBLE, *inventory, "-m", "ansible.builtin.setup"], env)[0] for _ in range(runs)

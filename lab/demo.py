@@ -1,7 +1,7 @@
 """The demo's second half: a lab host hardened as the example tenant's bastion, then verified.
 
 The bastion's facts come from the example stack's outputs, evaluated offline exactly as `pulumi up` would
-compute them, saved to JSON and read back through the same inventory script a real user runs against
+compute them, saved to JSON and read back through the same inventory (plugin) a real user runs against
 `pulumi stack output`; only the address Ansible connects to is the lab host's.
 """
 
@@ -24,7 +24,7 @@ BUILD = ROOT / "build" / "demo"
 
 
 def ansible_env(outputs_file: Path, host: hosts.LabHost) -> dict[str, str]:
-    """Ansible pointed at a lab host as the stack's bastion, through the real inventory script."""
+    """Ansible pointed at a lab host as the stack's bastion, through the real inventory."""
     return {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
@@ -53,30 +53,28 @@ def verify_command(host: hosts.LabHost) -> list[str]:
         "no:cacheprovider",
         "tests/bastion",
         "--hosts=ansible://bastions",
-        "--ansible-inventory=playbooks/inventory/pulumi_stack.py",
+        "--ansible-inventory=playbooks/inventory/fleet.secure_tenant.yml",
         f"--ssh-identity-file={host.identity_file}",
     ]
 
 
-def bastion_playbook(tenant: str) -> list[str]:
-    """The command a platform engineer runs to harden the tenant's bastion, with the tenant's VPN clients."""
-    clients = Path("tenants") / tenant / "vpn-clients.yml"
+def bastion_playbook() -> list[str]:
+    """The command a platform engineer runs to harden the bastions (the inventory adds each tenant's VPN clients)."""
     return [
         _venv_tool("ansible-playbook"),
         "-i",
-        "playbooks/inventory/pulumi_stack.py",
+        "playbooks/inventory/fleet.secure_tenant.yml",
         "playbooks/bastion.yml",
-        *(["-e", f"@{clients}"] if (ROOT / clients).is_file() else []),
     ]
 
 
 def prepare(stack: str, directory: Path) -> tuple[Path, list[str]]:
-    """The stack's outputs, evaluated offline and saved where the inventory script reads them, and the playbook."""
+    """The stack's outputs, evaluated offline and saved where the inventory reads them, and the playbook."""
     directory.mkdir(parents=True, exist_ok=True)
     outputs = evaluate_stack(stack).outputs
     outputs_file = directory / f"{stack}-outputs.json"
     outputs_file.write_text(json.dumps(outputs, indent=2))
-    return outputs_file, bastion_playbook(outputs["tenant"])
+    return outputs_file, bastion_playbook()
 
 
 def recap(stdout: str) -> dict[str, int]:
