@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -361,3 +362,78 @@ def write_fixtures() -> None:
 
 if __name__ == "__main__":
     write_fixtures()
+
+
+# --- on the lab: two tenants' bastions in one bastion.yml run ----------------------------------------------------
+def ca_subject(host: Any, path: str) -> str:
+    from lab import hosts
+
+    command = hosts.ssh_command(
+        host, "sudo", "openssl", "x509", "-noout", "-subject", "-fingerprint", "-in", path
+    )
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.lab
+def test_one_bastion_run_hardens_two_tenants_bastions_each_with_its_own_ca_and_clients(
+    tmp_path: Path,
+) -> None:
+    from lab import hosts
+
+    lab_hosts: dict[str, hosts.LabHost] = {}
+    try:
+        for stack in ("acme-preprod", "globex-prod"):
+            lab_hosts[stack] = hosts.create(f"fleet-{stack.split('-')[0]}")
+        names = {stack: f"{stack}-bastion-a" for stack in lab_hosts}
+        path = config(
+            tmp_path,
+            stacks=list(lab_hosts),
+            address_overrides={names[stack]: host.address for stack, host in lab_hosts.items()},
+            management_cidrs=[f"{host.gateway}/32" for host in lab_hosts.values()],
+        )
+        home = tmp_path / "home"  # the controller's CAs (~/.secure-tenant/pki) of this run only
+        home.mkdir()
+        any_host = next(iter(lab_hosts.values()))
+        env = {
+            **os.environ,
+            "HOME": str(home),
+            # A short directory: SSH's control sockets must fit a Unix socket path.
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="cp-"),
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_PRIVATE_KEY_FILE": any_host.identity_file,
+            "ANSIBLE_REMOTE_USER": any_host.user,
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_SSH_COMMON_ARGS": "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+        }
+        run = subprocess.run(
+            [
+                str(BIN / "ansible-playbook"),
+                "-i",
+                str(path),
+                "playbooks/bastion.yml",
+                "--tags",
+                "pki,openvpn",
+                "--limit",
+                ",".join(names.values()),
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        (tmp_path / "bastion.log").write_text(run.stdout + run.stderr)
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+        for stack, host in lab_hosts.items():
+            ca_dir = home / ".secure-tenant" / "pki" / stack
+            assert (ca_dir / "ca.crt").is_file(), f"no CA of {stack} on the controller"
+            published = ca_subject(host, "/etc/ssl/secure-tenant/ca.crt")
+            assert f"CN = {stack} private CA" in published, published
+            tenant = stack.split("-")[0]
+            profiles = sorted(p.stem for p in (ca_dir / "profiles" / names[stack]).glob("*.ovpn"))
+            assert profiles == [client["name"] for client in CLIENTS[tenant]], profiles
+        fingerprints = {ca_subject(host, "/etc/ssl/secure-tenant/ca.crt") for host in lab_hosts.values()}
+        assert len(fingerprints) == 2
+    finally:
+        for host in lab_hosts.values():
+            hosts.destroy(host.lab_id)
