@@ -153,7 +153,7 @@ def _edge_and_bastion(
 
 
 def _export_bastion(bastion: VpnBastion, config: TenantConfig) -> None:
-    """What Ansible reads (playbooks/inventory/pulumi_stack.py): the first zone's bastion, and all of them."""
+    """What Ansible reads (playbooks/inventory_plugins/secure_tenant.py): every zone's bastion (and the first alone)."""
     first = bastion.hosts[0]
     pulumi.export("bastionPublicIp", first.elastic_ip.public_ip)
     pulumi.export("bastionPrivateIp", first.instance.private_ip)

@@ -210,6 +210,13 @@ def test_the_single_stack_environment_variables_keep_working_with_the_shipped_co
     assert host["secure_tenant_vpn_clients"] == shipped["secure_tenant_vpn_clients"]
 
 
+def test_saved_outputs_of_several_stacks_can_be_named_in_the_environment_as_files_or_globs() -> None:
+    outputs = f"{saved('acme-preprod')},{FIXTURES / 'globex-*-outputs.json'}"
+    inventory = listed(FLEET, SECURE_TENANT_STACK_OUTPUTS=outputs)
+    assert hosts_of(inventory, "bastions") == [ALL_HOSTS[0], *ALL_HOSTS[4:]]
+    assert hosts_of(inventory, "tenant_globex") == ALL_HOSTS[4:]
+
+
 def test_stacks_are_read_with_pulumi_stack_output_per_stack_of_the_project(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
