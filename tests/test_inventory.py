@@ -275,9 +275,11 @@ def test_malformed_outputs_are_refused_naming_the_file_and_how_to_save_it_again(
     refused(FLEET, str(path), *needles, SECURE_TENANT_STACK_OUTPUTS=str(path))
 
 
-@pytest.mark.parametrize("key", ["bastionHosts", "vpnClientCidr", "tenant"])
+@pytest.mark.parametrize("key", ["bastionHosts", "vpnClientCidr", "tenant", "no bastion"])
 def test_outputs_missing_what_the_hosts_need_are_refused_with_pulumi_up(tmp_path: Path, key: str) -> None:
     outputs = {k: v for k, v in json.loads(saved("acme-prod").read_text()).items() if k != key}
+    if key == "no bastion":
+        outputs["bastionHosts"], key = [], "bastionHosts"
     path = write_outputs(tmp_path, "acme-prod", json.dumps(outputs))
     refused(FLEET, str(path), key, "pulumi up", SECURE_TENANT_STACK_OUTPUTS=str(path))
 
@@ -291,6 +293,29 @@ def test_a_bastion_without_its_address_is_refused(tmp_path: Path) -> None:
         "bastionHosts must be a list of {zone, publicIp, privateIp",
         SECURE_TENANT_STACK_OUTPUTS=str(path),
     )
+
+
+def test_two_bastions_in_one_zone_are_refused_rather_than_merged(tmp_path: Path) -> None:
+    outputs = json.loads(saved("globex-prod").read_text())
+    outputs["bastionHosts"][1]["zone"] = outputs["bastionHosts"][0]["zone"]
+    path = write_outputs(tmp_path, "globex-prod", json.dumps(outputs))
+    refused(
+        FLEET,
+        "more than one bastion would be named globex-prod-bastion-a",
+        SECURE_TENANT_STACK_OUTPUTS=str(path),
+    )
+
+
+def test_two_saved_files_of_one_stack_are_refused(tmp_path: Path) -> None:
+    path = write_outputs(tmp_path, "acme-prod", saved("acme-prod").read_text())
+    outputs = f"{path},{saved('acme-prod')}"
+    refused(FLEET, "two files for stack acme-prod", SECURE_TENANT_STACK_OUTPUTS=outputs)
+
+
+def test_a_symlinked_file_holding_another_stack_s_outputs_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "globex-prod-outputs.json"
+    link.symlink_to(saved("acme-prod"))
+    refused(FLEET, "holds the outputs of acme-prod, not globex-prod", SECURE_TENANT_STACK_OUTPUTS=str(link))
 
 
 def test_a_saved_file_holding_another_stack_s_outputs_is_refused(tmp_path: Path) -> None:

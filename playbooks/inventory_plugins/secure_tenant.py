@@ -276,6 +276,10 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
             for match in matches:
                 name = Path(match).name
                 stack = name[: -len(OUTPUTS_SUFFIX)] if name.endswith(OUTPUTS_SUFFIX) else Path(match).stem
+                if stack in files and files[stack] != Path(match):
+                    raise StackError(
+                        f"outputs names two files for stack {stack} ({files[stack]}, {match}); keep one"
+                    )
                 files[stack] = Path(match)
         selected = self._select(list(files), " ".join(patterns))
         outputs = {}
@@ -329,6 +333,11 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
 
     def _address_overrides(self, stacks: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
         names = [self.host_name(o, host["zone"]) for o in stacks.values() for host in o["bastionHosts"]]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise StackError(
+                f"more than one bastion would be named {', '.join(twice)} (one bastion per zone and stack); run "
+                f"`pulumi up` for the stack and save its outputs again"
+            )
         overrides = {
             str(name): str(address) for name, address in self.get_option("address_overrides").items()
         }
