@@ -359,6 +359,18 @@ def test_a_tenant_clients_file_of_the_wrong_shape_is_refused(tmp_path: Path) -> 
     refused(path, "globex/vpn-clients.yml must be a mapping whose secure_tenant_vpn_clients is a list")
 
 
+def test_a_tenant_clients_file_that_is_not_yaml_is_refused(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    (tmp_path / "tenants" / "acme" / "vpn-clients.yml").write_text("secure_tenant_vpn_clients: [alice\n")
+    refused(path, "acme/vpn-clients.yml is not valid YAML", "fix the file")
+
+
+def test_a_saved_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    path = write_outputs(tmp_path, "acme-prod", "")
+    path.write_bytes(b"\xff\xfe{}")
+    refused(FLEET, "cannot be read", "--stack acme-prod >", SECURE_TENANT_STACK_OUTPUTS=str(path))
+
+
 def test_the_plugin_options_are_documented_for_ansible_doc() -> None:
     result = subprocess.run(
         [str(BIN / "ansible-doc"), "-t", "inventory", "secure_tenant"],

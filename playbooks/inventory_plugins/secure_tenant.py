@@ -12,7 +12,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -284,7 +284,9 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
         selected = self._select(list(files), " ".join(patterns))
         outputs = {}
         for stack in selected:
-            outputs[stack] = parse_outputs(self._read(files[stack]), str(files[stack]), _save_fix(stack))
+            outputs[stack] = parse_outputs(
+                self._read(files[stack], stack), str(files[stack]), _save_fix(stack)
+            )
             named = f"{outputs[stack]['tenant']}-{outputs[stack]['environment']}"
             if named != stack:
                 raise StackError(
@@ -294,11 +296,11 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
         return outputs
 
     @staticmethod
-    def _read(path: Path) -> str:
+    def _read(path: Path, stack: str) -> str:
         try:
             return path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise StackError(f"{path} cannot be read ({error}); {_save_fix(path.stem)}") from None
+            raise StackError(f"{path} cannot be read ({error}); {_save_fix(stack)}") from None
 
     def _pulumi_outputs(self, project: Path, stack: str) -> dict[str, Any]:
         command = [
@@ -394,12 +396,11 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
             **self._tenant_vars(tenant),
         }
         groups = ["bastions", _group("tenant", tenant), _group("env", env), _group(tenant, env)]
-        add: Callable[[str], str] = self.inventory.add_group
         for host in outputs["bastionHosts"]:
             name = self.host_name(outputs, host["zone"])
             self.inventory.add_host(name)
             for group in [*groups, _group("zone", host["zone"])]:
-                self.inventory.add_child(add(group), name)
+                self.inventory.add_child(self.inventory.add_group(group), name)
             host_vars = {
                 **stack_vars,
                 "ansible_host": overrides.get(name, host["publicIp"]),
