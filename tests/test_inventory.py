@@ -37,6 +37,10 @@ FIXTURE_STACKS: dict[str, tuple[str, dict[str, Any]]] = {
             "secure-tenant:bastion": {"perZone": True, "vpnPort": 443, "vpnProtocol": "tcp"},
             "secure-tenant:edge": {"domainName": "app.globex.example.com"},
             "secure-tenant:audit": {"alertEmails": ["soc@globex.example.com"]},
+            # Without ACME's rules file: a tenant's rules live in its own folder.
+            "secure-tenant:firewall": {
+                "egressDomains": [{"domain": ".debian.org", "protocols": ["http", "tls"]}]
+            },
         },
     ),
 }
@@ -386,7 +390,7 @@ def test_the_plugin_options_are_documented_for_ansible_doc() -> None:
 
 
 def test_the_saved_fixtures_are_what_the_program_exports_today() -> None:
-    from infra.offline import evaluate_stack
+    from review.offline import evaluate_stack
 
     for stack, (example, overrides) in FIXTURE_STACKS.items():
         fresh = json.loads(json.dumps(evaluate_stack(example, overrides).outputs, default=str))
@@ -397,7 +401,7 @@ def test_the_saved_fixtures_are_what_the_program_exports_today() -> None:
 
 def write_fixtures() -> None:
     """Evaluate the fixture stacks offline and save their outputs as `pulumi stack output --json` would."""
-    from infra.offline import evaluate_stack
+    from review.offline import evaluate_stack
 
     for stack, (example, overrides) in FIXTURE_STACKS.items():
         outputs = evaluate_stack(example, overrides).outputs
