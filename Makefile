@@ -29,6 +29,7 @@ lint: deps
 	ruff check .
 	ruff format --check .
 	mypy
+	mypy --strict playbooks/inventory_plugins
 	yamllint --strict .
 	ansible-lint --profile production --offline roles playbooks
 	zizmor --offline --quiet .github
