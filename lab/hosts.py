@@ -322,6 +322,10 @@ def create(hostname: str, release: str = DEFAULT_RELEASE) -> LabHost:
         _run("ip", "addr", "add", f"{gateway}/24", "dev", f"ve-{lab_id}")
         _run("ip", "link", "set", f"ve-{lab_id}", "up")
         _wait_until_running(host, log)
+    except subprocess.CalledProcessError as error:
+        destroy(lab_id)
+        command = " ".join(map(str, error.cmd))
+        raise LabError(f"booting {hostname} failed at `{command}`: {(error.stderr or '').strip()}") from error
     except Exception:
         destroy(lab_id)
         raise
