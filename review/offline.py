@@ -222,7 +222,12 @@ def evaluate(
 
         build_tenant(load_config())
 
-    _sync_await(run_pulumi_func(run))
+    try:
+        _sync_await(run_pulumi_func(run))
+    except ValueError as error:
+        # A config value that can only be judged once an output is known (the account id) fails inside an
+        # apply; the engine wraps it in layers of ValueError. The user gets the config error, not the layers.
+        raise _config_error_in(error) or error
     root = pulumi_settings.get_root_resource()
     raw_outputs = dict(getattr(root, "outputs", {}))
     outputs = _sync_await(pulumi.Output.from_input(raw_outputs).future()) if raw_outputs else {}
@@ -246,6 +251,17 @@ def evaluate(
             )
         )
     return snapshot
+
+
+def _config_error_in(error: BaseException) -> ConfigError | None:
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ConfigError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _plain(value: Any) -> Any:

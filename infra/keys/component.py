@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from infra.config import ConfigError
 from infra.iam import service_allow
 from infra.naming import Naming
 
@@ -178,7 +179,8 @@ def key_policy(context: KeyPolicyContext, key_class: KeyClass) -> dict[str, Any]
     """The key policy: the account root administers; AWS services get only what their data class needs."""
     foreign = [arn for arn in context.admin_role_arns if arn.split(":")[4] != context.account_id]
     if foreign:
-        raise ValueError(
+        # Only known once the account id is: raised inside an apply, reported as a config error by the engine.
+        raise ConfigError(
             f"secure-tenant:keys.adminRoleArns: {', '.join(foreign)} not in account {context.account_id}, "
             "where the keys are created: list roles of that account"
         )
