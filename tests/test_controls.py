@@ -32,6 +32,12 @@ POLICY_CONTROL_IDS = (
     "LOG-04",
     "BAK-01",
     "HST-01",
+    "HST-02",
+    "HST-03",
+    "HST-04",
+    "HST-05",
+    "HST-06",
+    "HST-07",
     "CHG-01",
     "VUL-01",
 )
