@@ -5,6 +5,8 @@ Each role's own molecule scenario proves its details; these check that the roles
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from testinfra.host import Host
 
@@ -54,3 +56,43 @@ def test_openvpn_serves_the_vpn_port_with_the_hardened_config(host: Host) -> Non
         config = host.file("/etc/openvpn/server/server.conf").content_string
     for directive in ("tls-version-min 1.2", "tls-crypt ", "verify-client-cert require", "crl-verify "):
         assert directive in config
+
+
+def test_no_update_from_the_security_archive_is_pending(host: Host) -> None:
+    simulation = host.check_output("apt-get --simulate -o Debug::NoLocking=true dist-upgrade")
+    pending = [
+        line for line in simulation.splitlines() if line.startswith("Inst ") and " Debian-Security:" in line
+    ]
+    assert pending == []
+
+
+def test_fail2ban_never_bans_the_sources_the_firewall_admits_ssh_from(host: Host) -> None:
+    with host.sudo():
+        # `|- 127.0.0.1/8` lines under "These IP addresses/networks are ignored:".
+        ignored = {
+            line.split("- ", 1)[1].strip()
+            for line in host.check_output("fail2ban-client get sshd ignoreip").splitlines()
+            if "- " in line
+        }
+        ruleset = host.file("/etc/nftables.conf").content_string
+    admitted = [
+        source.strip()
+        for match in re.findall(r"saddr (\{[^}]*\}|\S+) tcp dport 22 accept", ruleset)
+        for source in match.strip("{}").split(",")
+    ]
+    assert admitted, ruleset
+    assert set(admitted) <= ignored
+
+
+def test_cis_items_are_in_place(host: Host) -> None:
+    blocked = host.file("/etc/modprobe.d/60-secure-tenant-blocked.conf").content_string
+    for module in ("cramfs", "usb-storage", "dccp", "sctp", "rds", "tipc"):
+        assert f"install {module} /bin/false" in blocked
+        assert f"blacklist {module}" in blocked
+    assert host.service("acct").is_enabled
+    assert host.service("debsums-check.timer").is_enabled
+    assert "pam_tmpdir.so" in host.file("/etc/pam.d/common-session").content_string
+    assert "yescrypt rounds=8" in host.file("/etc/pam.d/common-password").content_string
+    assert (
+        "$nrconf{restart} = 'a';" in host.file("/etc/needrestart/conf.d/50-secure-tenant.conf").content_string
+    )

@@ -1,12 +1,12 @@
 """Intrusion detection (LOG-04) on a real lab host: the AIDE baseline and its daily check, and fail2ban banning
-real brute force sent from this machine.
+real brute force, but never its operator.
 
 Tests run in file order: AIDE must be clean right after converge, so its check comes first; the tampering test
 comes last, because AIDE keeps reporting a tampered file (new inode and times) even after its content is restored.
 
-Brute force comes from a second address of this machine on the host's link (the attacker fixture), never from
-the address molecule and testinfra connect from, so a ban cannot cut the connection the tests run through; the
-jails keep their real ignore list (loopback only).
+This machine is the operator: its address on the host's link is in the jail's ignore list, as the bastion's
+management ranges are, so its scan and failed logins must never ban it. The same from a second lab host (ids-peer)
+must be banned. OpenVPN probes come from a second address of this machine (the attacker fixture).
 """
 
 from __future__ import annotations
@@ -19,20 +19,27 @@ import re
 import shlex
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import testinfra
 
 from lab.hosts import ssh_command
 from lab.verify import lab_host
+
+# ids-peer is reached through its own fixture; every test here is about ids-host.
+testinfra_hosts = ["ansible://ids-host"]
 
 AIDE_CHECK = "aide --check --config /etc/aide/aide.conf"
 BAN_TIMEOUT_S = 30
 # A refused login takes well under a second, even on a busy machine.
 LOGIN_TIMEOUT_S = 20
+# Failed logins each side tries: twice the jail's maxretry.
+FAILED_LOGINS = 10
 # OpenVPN's P_CONTROL_HARD_RESET_CLIENT_V2 (opcode 7, key id 0): the first packet of every client session.
 OPENVPN_HARD_RESET = bytes([7 << 3])
 
@@ -182,47 +189,103 @@ def test_fail2ban_runs_the_sshd_jail_on_the_journal_with_nftables_bans(host: Any
     assert run_as_root(host, "fail2ban-client get sshd maxretry").stdout.strip() == "5"
 
 
-@pytest.mark.usefixtures("unban_afterwards")
-def test_ssh_brute_force_from_this_machine_is_banned_in_nftables(
-    host: Any, address: str, attacker: str, tmp_path: Path
+def failed_login(source: str, user: str, key: Path) -> subprocess.CompletedProcess[str]:
+    """One login from this machine's address `source` with a key the host does not accept."""
+    intruder = dataclasses.replace(lab_host("ids-host"), user=user, identity_file=str(key))
+    return subprocess.run(
+        ssh_command(intruder, "true", options=["-o", "IdentitiesOnly=yes", "-o", f"BindAddress={source}"]),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=LOGIN_TIMEOUT_S,
+    )
+
+
+@pytest.fixture(scope="module")
+def wrong_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = tmp_path_factory.mktemp("keys") / "wrong_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key
+
+
+@pytest.fixture(scope="module")
+def management() -> str:
+    """This machine's address as the host sees it (the host's gateway on the lab link), in the ignore list."""
+    return lab_host("ids-host").gateway
+
+
+@pytest.fixture(scope="module")
+def peer() -> Any:
+    return testinfra.get_host("ansible://ids-peer", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+
+
+@pytest.fixture(scope="module")
+def peer_address(peer: Any) -> str:
+    return str(peer.ansible.get_variables()["ansible_host"])
+
+
+def test_the_management_address_is_never_banned_by_a_scan_and_failed_logins(
+    host: Any, address: str, management: str, wrong_key: Path
 ) -> None:
-    maxretry = int(run_as_root(host, "fail2ban-client get sshd maxretry").stdout)
+    assert management in run_as_root(host, "fail2ban-client get sshd ignoreip").stdout
     cursor = journal_cursor(host)
-    wrong_key = tmp_path / "wrong_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True)
-    intruder = dataclasses.replace(lab_host(host.backend.host), identity_file=str(wrong_key))
-    for attempt in range(maxretry + 1):
-        # Alternately a user that does not exist and the real admin user with a key it does not accept.
-        user = "admin" if attempt % 2 else "nosuchuser"
-        try:
-            login = subprocess.run(
-                ssh_command(
-                    dataclasses.replace(intruder, user=user),
-                    "true",
-                    options=["-o", "IdentitiesOnly=yes", "-o", f"BindAddress={attacker}"],
-                ),
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=LOGIN_TIMEOUT_S,
-            )
-        except subprocess.TimeoutExpired:
-            # sshd logs two failures for an unknown user, so the ban can land while an attempt is still open;
-            # from then on its packets are dropped and it hangs. Only the ban may explain a hung attempt.
-            assert attacker in banned(host, "sshd"), f"login attempt {attempt} hung without a ban"
-            break
-        assert login.returncode == 255, login.stdout
-    wait_until_banned(host, "sshd", attacker)
-    assert attacker in nft_ban_set(host, "sshd")
-    assert not tcp_connects(address, 22, source=attacker), "the banned address still reaches sshd"
+    scan = subprocess.run(
+        [str(Path(sys.executable).with_name("ssh-audit")), "--port=22", "--timeout=10", address],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "(gen) banner: SSH-2.0-OpenSSH" in scan.stdout, scan.stdout + scan.stderr
+    for attempt in range(FAILED_LOGINS):
+        login = failed_login(management, "admin" if attempt % 2 else "nosuchuser", wrong_key)
+        assert login.returncode == 255, login.stderr
+    # fail2ban saw every failure and let it pass because of the ignore list, not because it missed them.
+    journal = run_as_root(host, f"journalctl -u fail2ban -o cat --after-cursor={cursor}").stdout
+    assert journal.count(f"[sshd] Ignore {management} by ip") >= FAILED_LOGINS, journal
+    assert management not in banned(host, "sshd")
+    key_login = subprocess.run(
+        ssh_command(lab_host("ids-host"), "true"), check=False, capture_output=True, text=True, timeout=30
+    )
+    assert key_login.returncode == 0, key_login.stderr
+
+
+@pytest.fixture
+def unban_peer_afterwards(host: Any, peer_address: str) -> Iterator[None]:
+    yield
+    result = run_as_root(host, f"fail2ban-client unban {peer_address}")
+    assert result.rc == 0, result.stderr
+
+
+@pytest.mark.usefixtures("unban_peer_afterwards")
+def test_another_address_doing_the_same_is_banned_in_nftables(
+    host: Any, address: str, peer: Any, peer_address: str
+) -> None:
+    cursor = journal_cursor(host)
+    peer.run("rm -f /tmp/wrong_key /tmp/wrong_key.pub")
+    assert peer.run("ssh-keygen -q -t ed25519 -N '' -f /tmp/wrong_key").rc == 0
+    # Debian's ssh-audit; exit codes only grade the algorithms found.
+    scan = peer.run(f"timeout 120 ssh-audit --port=22 --timeout=10 {address}")
+    assert "(gen) banner: SSH-2.0-OpenSSH" in scan.stdout, scan.stdout + scan.stderr
+    logins = peer.run(
+        f"for i in $(seq {FAILED_LOGINS}); do user=$([ $((i % 2)) = 0 ] && echo admin || echo nosuchuser); "
+        "ssh -o BatchMode=yes -o ConnectTimeout=3 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        f"-o IdentitiesOnly=yes -i /tmp/wrong_key $user@{address} true; done"
+    )
+    assert logins.rc != 0
+    wait_until_banned(host, "sshd", peer_address)
+    assert peer_address in nft_ban_set(host, "sshd")
+    assert peer.run(f"timeout 5 bash -c '</dev/tcp/{address}/22'").rc != 0, (
+        "the banned peer still reaches sshd"
+    )
     assert tcp_connects(address, 22), "the management address must not be banned"
     bans = run_as_root(host, f"journalctl -u fail2ban -o cat --after-cursor={cursor}")
-    assert f"[sshd] Ban {attacker}" in bans.stdout
+    assert f"[sshd] Ban {peer_address}" in bans.stdout
 
 
-def test_unbanned_address_reaches_sshd_again(host: Any, address: str, attacker: str) -> None:
-    assert attacker not in banned(host, "sshd")
-    assert tcp_connects(address, 22, source=attacker)
+def test_the_unbanned_peer_reaches_sshd_again(host: Any, address: str, peer: Any, peer_address: str) -> None:
+    assert peer_address not in banned(host, "sshd")
+    assert peer.run(f"timeout 5 bash -c '</dev/tcp/{address}/22'").rc == 0
 
 
 def test_openvpn_failure_filter_counts_each_failed_attempt_once(host: Any) -> None:

@@ -1,0 +1,64 @@
+"""The bastion's group_vars give the host firewall's SSH sources and fail2ban's ignore list from one list, read
+through the real inventory script and Ansible's own variable loading (no host needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+OUTPUTS = ROOT / "tests" / "fixtures" / "acme-prod-outputs.json"
+LOOPBACK = ["127.0.0.1/8", "::1"]
+
+
+def bastion_vars(management_cidrs: str) -> dict[str, list[str]]:
+    """The bastion's fail2ban ignore list and firewall SSH sources, as ansible-playbook would resolve them."""
+    expression = (
+        "{{ {'ignore': intrusion_detection_fail2ban_ignoreip, 'ssh': host_firewall_allow"
+        " | selectattr('port', 'equalto', 22) | map(attribute='sources') | first} | to_json }}"
+    )
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible"),
+            "bastions",
+            "--playbook-dir",
+            str(ROOT / "playbooks"),
+            "-i",
+            str(ROOT / "playbooks" / "inventory" / "pulumi_stack.py"),
+            "--connection",
+            "local",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            f"msg={expression}",
+        ],
+        env={
+            **os.environ,
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "SECURE_TENANT_STACK_OUTPUTS": str(OUTPUTS),
+            "SECURE_TENANT_MANAGEMENT_CIDRS": management_cidrs,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Ad-hoc output: `HOST | SUCCESS => {JSON result}`.
+    outcome = json.loads(result.stdout.split("=>", 1)[1])
+    return dict(json.loads(outcome["msg"]))
+
+
+def test_fail2ban_never_bans_the_ranges_the_firewall_admits_ssh_from() -> None:
+    resolved = bastion_vars("192.0.2.0/28, 198.51.100.64/26")
+    vpn_clients = json.loads(OUTPUTS.read_text())["vpnClientCidr"]
+    assert resolved["ssh"] == [vpn_clients, "192.0.2.0/28", "198.51.100.64/26"]
+    assert resolved["ignore"] == LOOPBACK + resolved["ssh"]
+
+
+def test_without_management_ranges_only_the_vpn_clients_are_admitted_and_ignored() -> None:
+    resolved = bastion_vars("")
+    assert resolved["ignore"] == LOOPBACK + resolved["ssh"]
+    assert len(resolved["ssh"]) == 1
