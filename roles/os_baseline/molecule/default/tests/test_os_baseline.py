@@ -55,7 +55,9 @@ BLOCKED_MODULES = [
     "tipc",
 ]
 # needrestart's own exclusions: restarting them would cut sessions; they are listed for a planned restart instead.
-DEFERRED_RESTARTS = {"dbus.service", "systemd-logind.service", "unattended-upgrades.service"}
+DEFERRED_RESTARTS = re.compile(
+    r"(dbus|systemd-logind|unattended-upgrades|user@\d+|getty@.+|serial-getty@.+|openvpn.*)\.service"
+)
 CONVERGE = Path(__file__).resolve().parent.parent / "converge.yml"
 
 
@@ -282,6 +284,8 @@ def test_updates_pending_on_the_image_before_converge_are_installed(host):
 def downgradable_security_update(host) -> tuple[str, str]:
     """A package installed from the security archive that goes back to the main archive's version alone."""
     for package in host.file("/var/tmp/security-pending-before").content_string.split():
+        if host.check_output(f"dpkg-query -W -f='${{Essential}}' {package}") == "yes":
+            continue  # a downgraded essential package is not worth the risk to the rest of the run
         madison = host.check_output(f"apt-cache madison {package}")
         main = [line.split("|")[1].strip() for line in madison.splitlines() if "-security" not in line]
         if not main:
@@ -333,11 +337,18 @@ def test_needrestart_restarts_automatically(host):
     assert re.search(r"^\$nrconf\{restart\} = 'a';$", config, re.MULTILINE)
 
 
-def test_only_services_needrestart_defers_still_use_replaced_libraries(host):
+def test_only_services_needrestart_defers_still_run_replaced_libraries(host):
     with host.sudo():
         batch = host.check_output("needrestart -b -r l")
-    outdated = {line.split(": ", 1)[1] for line in batch.splitlines() if line.startswith("NEEDRESTART-SVC:")}
-    assert outdated <= DEFERRED_RESTARTS, outdated
+        outdated = [
+            line.split(": ", 1)[1] for line in batch.splitlines() if line.startswith("NEEDRESTART-SVC:")
+        ]
+        # Without libpam-systemd (minimal images) SSH sessions stay in ssh.service's cgroup, so needrestart lists
+        # the service for sessions opened before the upgrade; the daemon itself must have been restarted.
+        for unit in (unit for unit in outdated if not DEFERRED_RESTARTS.fullmatch(unit)):
+            main_pid = host.check_output(f"systemctl show {unit} --property=MainPID --value")
+            maps = host.check_output(f"cat /proc/{main_pid}/maps")
+            assert " (deleted)" not in maps, f"{unit} (pid {main_pid}) still runs replaced files:\n{batch}"
 
 
 def test_a_service_using_a_replaced_library_is_restarted_after_apt(host):
@@ -355,7 +366,7 @@ def test_a_service_using_a_replaced_library_is_restarted_after_apt(host):
 def test_unused_kernel_modules_are_blocked_in_the_modprobe_configuration(host):
     rendered = host.file("/etc/modprobe.d/60-secure-tenant-blocked.conf").content_string.replace("-", "_")
     with host.sudo():
-        effective = host.check_output("modprobe --showconfig")
+        effective = host.check_output("modprobe --showconfig").replace("-", "_")
     for module in BLOCKED_MODULES:
         for config in (rendered, effective):
             assert re.search(rf"^install {module} /bin/false$", config, re.MULTILINE), module
