@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import testinfra
-from vpn_probe import EPHEMERAL, VpnProbe, lab_host
+from vpn_probe import EPHEMERAL, PROFILES, lab_host
+
+from lab.vpn_client import VpnProbe
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +21,7 @@ def client() -> testinfra.host.Host:
 
 @pytest.fixture(scope="session")
 def probe(client: testinfra.host.Host, server: testinfra.host.Host) -> VpnProbe:
-    return VpnProbe(client, server)
+    return VpnProbe(client, server, PROFILES)
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vpn_probe import VpnProbe, put_file, replace_block
 
 from lab.verify import run_playbook
+from lab.vpn_client import VpnProbe, put_file, replace_block
 
 CONFIG = "/etc/openvpn/server/server.conf"
 TLS11_CLIENT = ("--tls-version-min 1.0", "--tls-version-max 1.1", "--tls-cipher DEFAULT:@SECLEVEL=0")

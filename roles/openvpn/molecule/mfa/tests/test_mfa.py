@@ -1,50 +1,113 @@
 """openvpn_mfa: totp on a real server and client: a login needs the certificate AND a current one-time code of the
-same certificate's name; codes of other users, wrong codes and replayed codes are refused by PAM on the server."""
+certificate's person. The secrets are kept in an ansible-vault file (one per person, each value encrypted), enrolled
+as a QR code a phone reads, rotated for one person on request and removed with a person's last device."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import struct
+import base64
+import json
+import re
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from vpn_probe import VpnProbe, replace_block
+from vpn_probe import EPHEMERAL, PROFILES
+
+from lab.vault import leaks, read_secrets, repository_texts
+from lab.verify import run_playbook
+from lab.vpn_client import VpnProbe, replace_block, secret_from_uri, totp
+
+ROOT = Path(__file__).resolve().parents[5]
+STORE = EPHEMERAL / "secrets.vault.yml"
+PASSWORD = EPHEMERAL / "vault-password"
+STOLEN = EPHEMERAL / "stolen"
+CONVERGE = Path(__file__).resolve().parents[2] / "resources" / "converge.yml"
+USERS = "/etc/openvpn/server/server-totp.users"
 
 
-def totp(secret_hex: str, at: float | None = None) -> str:
-    """RFC 6238 code (HMAC-SHA1, 30 s, 6 digits), what an authenticator app shows."""
-    counter = int(time.time() if at is None else at) // 30
-    digest = hmac.new(bytes.fromhex(secret_hex), struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    return f"{(struct.unpack('>I', digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+def enrolled(person: str, directory: Path = PROFILES) -> str:
+    """The hex secret a person's authenticator app holds after reading their enrolment URI."""
+    return secret_from_uri((directory / f"{person}.totp-uri.txt").read_text())
+
+
+def users_file(server) -> str:
+    with server.sudo():
+        return server.file(USERS).content_string
+
+
+def stolen_credentials(name: str) -> dict[str, str]:
+    return {part: (STOLEN / f"{name}.{part}").read_text() for part in ("crt", "key")}
+
+
+def with_stolen_certificate(probe: VpnProbe, name: str) -> str:
+    stolen = stolen_credentials(name)
+    return replace_block(
+        replace_block(probe.profile("bob-laptop"), "cert", stolen["crt"]), "key", stolen["key"]
+    )
 
 
 @pytest.fixture(scope="module")
-def secrets(server) -> dict[str, str]:
-    users = server.ansible.get_variables()["openvpn_mfa_users"]
-    return {user["name"]: user["secret"] for user in users}
+def only_openvpn() -> Iterator[Path]:
+    """A playbook applying the openvpn role alone to the server (refusals come from its preflight)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        playbook = Path(scratch) / "openvpn.yml"
+        playbook.write_text("- hosts: vpn_servers\n  become: true\n  roles: [openvpn]\n")
+        yield playbook
 
 
 def test_server_asks_pam_for_a_code_of_the_certificate_name(server) -> None:
     with server.sudo():
         config = server.file("/etc/openvpn/server/server.conf").content_string
         pam = server.file("/etc/pam.d/openvpn-server").content_string
-        users = server.file("/etc/openvpn/server/server-totp.users")
+        users = server.file(USERS)
         assert (users.user, users.mode) == ("root", 0o600)
     assert 'plugin openvpn-plugin-auth-pam.so "openvpn-server login COMMONNAME one-time PASSWORD"' in config
     assert "auth-gen-token 43200" in config
-    assert "pam_oath.so usersfile=/etc/openvpn/server/server-totp.users" in pam
+    assert f"pam_oath.so usersfile={USERS}" in pam
+
+
+def test_server_has_one_line_per_present_certificate_with_its_persons_secret(server) -> None:
+    lines = [line.split()[:4] for line in users_file(server).splitlines() if line.startswith("HOTP")]
+    assert lines == [
+        ["HOTP/T30/6", "alice-laptop", "-", enrolled("alice")],
+        ["HOTP/T30/6", "bob-laptop", "-", enrolled("bob")],
+    ]
+
+
+def test_secrets_are_kept_one_per_person_each_encrypted_in_the_vault_file() -> None:
+    text = STORE.read_text()
+    assert STORE.stat().st_mode & 0o777 == 0o600
+    assert "  alice: !vault |\n    $ANSIBLE_VAULT;1.1;AES256\n" in text
+    assert "  bob: !vault |\n    $ANSIBLE_VAULT;1.1;AES256\n" in text
+    stored = read_secrets(STORE, PASSWORD)
+    assert stored == {"alice": enrolled("alice"), "bob": enrolled("bob")}
+    assert leaks(list(stored.values()), {"store": text}) == []
+
+
+def test_enrolment_is_owner_only_and_the_qr_code_reads_back_as_the_uri(client) -> None:
+    for person in ("alice", "bob"):
+        for suffix in ("totp-uri.txt", "totp-qr.png", "enrolment.md"):
+            assert (PROFILES / f"{person}.{suffix}").stat().st_mode & 0o777 == 0o600
+        uri = (PROFILES / f"{person}.totp-uri.txt").read_text().strip()
+        assert uri.startswith(f"otpauth://totp/vpn-server:{person}?secret=")
+        assert "&issuer=vpn-server&algorithm=SHA1&digits=6&period=30" in uri
+        # What a phone camera does: decode the picture, nothing else.
+        png = (PROFILES / f"{person}.totp-qr.png").read_bytes()
+        client.check_output(f"echo {base64.b64encode(png).decode()} | base64 -d > /tmp/qr.png")
+        assert client.check_output("zbarimg --quiet --raw /tmp/qr.png") == uri
+        instruction = (PROFILES / f"{person}.enrolment.md").read_text()
+        assert f"`{person}.totp-qr.png`" in instruction and f"`{person}-laptop.ovpn`" in instruction
+        assert leaks([enrolled(person)], {"instruction": instruction}) == []
 
 
 def test_profile_asks_for_the_code(probe: VpnProbe) -> None:
     assert "\nauth-user-pass\n" in probe.profile("alice-laptop")
 
 
-def test_certificate_and_current_code_connect_and_a_replayed_code_is_refused(
-    probe: VpnProbe, client, secrets: dict[str, str]
-) -> None:
-    code = totp(secrets["alice-laptop"])
+def test_certificate_and_current_code_connect_and_a_replayed_code_is_refused(probe: VpnProbe, client) -> None:
+    code = totp(enrolled("alice"))
     with probe.attempt(probe.profile("alice-laptop"), credentials=("alice", code)) as attempt:
         assert attempt.connected, attempt.client_log + attempt.server_log
         assert client.run("ping -c 3 -W 2 10.8.0.1").rc == 0
@@ -54,20 +117,18 @@ def test_certificate_and_current_code_connect_and_a_replayed_code_is_refused(
     assert "failed to authenticate" in replay.server_log
 
 
-def test_wrong_code_is_refused(probe: VpnProbe, secrets: dict[str, str]) -> None:
+def test_wrong_code_is_refused(probe: VpnProbe) -> None:
     # A code from an hour ago: well-formed, outside the window.
-    code = totp(secrets["alice-laptop"], at=time.time() - 3600)
+    code = totp(enrolled("alice"), at=time.time() - 3600)
     with probe.attempt(probe.profile("alice-laptop"), credentials=("alice-laptop", code)) as attempt:
         assert not attempt.connected, attempt.client_log
     assert "AUTH_FAILED" in attempt.client_log
     assert "failed to authenticate" in attempt.server_log
 
 
-def test_code_of_another_person_is_refused_even_with_their_name(
-    probe: VpnProbe, secrets: dict[str, str]
-) -> None:
+def test_code_of_another_person_is_refused_even_with_their_name(probe: VpnProbe) -> None:
     # bob's certificate, alice's valid code and name: the PAM user is the certificate's CN, so this fails.
-    code = totp(secrets["alice-laptop"])
+    code = totp(enrolled("alice"))
     with probe.attempt(probe.profile("bob-laptop"), credentials=("alice-laptop", code)) as attempt:
         assert not attempt.connected, attempt.client_log
     assert "AUTH_FAILED" in attempt.client_log
@@ -81,13 +142,105 @@ def test_certificate_without_a_code_is_refused(probe: VpnProbe) -> None:
     assert "Auth Username/Password was not provided by peer" in attempt.server_log
 
 
-def test_revoked_certificate_is_refused_even_with_a_valid_code(
-    probe: VpnProbe, stolen: dict[str, str], secrets: dict[str, str]
+def test_revoking_one_of_two_devices_keeps_the_persons_secret_but_refuses_that_device(
+    probe: VpnProbe, server
 ) -> None:
-    profile = replace_block(
-        replace_block(probe.profile("alice-laptop"), "cert", stolen["cert"]), "key", stolen["key"]
-    )
-    with probe.attempt(profile, credentials=("alice-laptop", totp(secrets["alice-laptop"]))) as attempt:
+    assert enrolled("alice") == enrolled(
+        "alice", STOLEN
+    )  # the secret she enrolled before the phone was revoked
+    assert "alice-phone" not in users_file(server)
+    profile = with_stolen_certificate(probe, "alice-phone")
+    with probe.attempt(profile, credentials=("alice", totp(enrolled("alice")))) as attempt:
+        assert not attempt.connected, attempt.client_log
+    assert "VERIFY ERROR: depth=0, error=certificate revoked" in attempt.server_log
+    assert "CN=alice-phone" in attempt.server_log
+
+
+def test_a_revoked_person_cannot_connect_with_a_valid_code_and_loses_secret_and_enrolment(
+    probe: VpnProbe, server
+) -> None:
+    profile = with_stolen_certificate(probe, "mallory-laptop")
+    with probe.attempt(profile, credentials=("mallory", totp(enrolled("mallory", STOLEN)))) as attempt:
         assert not attempt.connected, attempt.client_log
     assert "VERIFY ERROR: depth=0, error=certificate revoked" in attempt.server_log
     assert "CN=mallory-laptop" in attempt.server_log
+    assert "mallory" not in read_secrets(STORE, PASSWORD)
+    assert "mallory" not in users_file(server)
+    assert sorted(path.name for path in PROFILES.glob("mallory*")) == []
+    assert "event=totp-secret-removed person=mallory" in (EPHEMERAL / "pki" / "audit.log").read_text()
+
+
+def test_turning_mfa_off_is_refused_without_a_written_waiver(server, only_openvpn: Path) -> None:
+    before = users_file(server)
+    attempts = [
+        {"openvpn_mfa": "none"},
+        {"openvpn_mfa": "none", "openvpn_mfa_waiver": "   "},
+        {"openvpn_mfa": "none", "openvpn_mfa_waiver": "ok"},
+        # a misspelt waiver variable waives nothing
+        {"openvpn_mfa": "none", "openvpn_mfa_waver": "accepted by the CISO until the phones arrive in May"},
+    ]
+    for extra_vars in attempts:
+        run, output = run_playbook(only_openvpn, "-e", json.dumps(extra_vars))
+        assert run.returncode != 0, extra_vars
+        assert "openvpn_mfa is none on vpn-server" in output and "openvpn_mfa_waiver" in output, extra_vars
+    assert users_file(server) == before
+    waived = {
+        "openvpn_mfa": "none",
+        "openvpn_mfa_waiver": "accepted by the CISO until the phones arrive in May",
+    }
+    run, output = run_playbook(only_openvpn, "--check", "-e", json.dumps(waived))
+    assert run.returncode == 0, output
+    assert (
+        "WAIVER openvpn_mfa_waiver on vpn-server (ACC-03): MFA is off, the client certificate alone admits. "
+        "Justification: accepted by the CISO until the phones arrive in May"
+    ) in output
+
+
+def test_a_wrong_vault_password_stops_the_run_before_the_host_is_touched(
+    server, only_openvpn: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    store, users = STORE.read_bytes(), users_file(server)
+    monkeypatch.setenv("SECURE_TENANT_VAULT_DIR", str(tmp_path))  # lab/vault.py makes another password there
+    run, output = run_playbook(only_openvpn)
+    assert run.returncode != 0
+    assert f"openvpn_mfa_secrets_file {STORE}: cannot decrypt it with the vault password given" in output
+    assert re.search(r"vpn-server : ok=\d+ changed=0 ", output)
+    assert (STORE.read_bytes(), users_file(server)) == (store, users)
+
+
+def test_rotating_a_misspelt_person_is_refused_before_any_change(only_openvpn: Path) -> None:
+    store = STORE.read_bytes()
+    run, output = run_playbook(only_openvpn, "-e", "openvpn_mfa_rotate=bobb")
+    assert run.returncode != 0
+    assert "openvpn_mfa_rotate may only name people with a present device (unknown: ['bobb']" in output
+    assert STORE.read_bytes() == store
+
+
+def test_no_secret_appears_in_the_repository_the_profiles_or_the_servers_journal(server) -> None:
+    known = [enrolled(person, STOLEN) for person in ("alice", "bob", "mallory")] + [enrolled("bob")]
+    texts = {f"repository {name}": text for name, text in repository_texts(ROOT).items()}
+    texts |= {f"profile {path.name}": path.read_text() for path in PROFILES.glob("*.ovpn")}
+    texts["vault file"] = STORE.read_text()
+    with server.sudo():
+        texts["server journal"] = server.check_output("journalctl --no-pager -o cat")
+    assert leaks(known, texts) == []
+
+
+def test_rotating_one_person_replaces_only_their_secret(probe: VpnProbe, server) -> None:
+    """Last: it changes bob's secret."""
+    old_bob, alice_qr = enrolled("bob"), (PROFILES / "alice.totp-qr.png").read_bytes()
+    alice_ciphertext = STORE.read_text().split("  alice: ")[1].split("  bob: ")[0]
+    run, output = run_playbook(CONVERGE, "--limit", "vpn-server", "-vv", "-e", "openvpn_mfa_rotate=bob")
+    assert run.returncode == 0, output
+    new_bob = enrolled("bob")
+    assert new_bob != old_bob and read_secrets(STORE, PASSWORD)["bob"] == new_bob
+    assert STORE.read_text().split("  alice: ")[1].split("  bob: ")[0] == alice_ciphertext
+    assert (PROFILES / "alice.totp-qr.png").read_bytes() == alice_qr
+    assert "rotated for ['bob']" in output
+    assert "event=totp-secret-rotated person=bob" in (EPHEMERAL / "pki" / "audit.log").read_text()
+    assert leaks([old_bob, new_bob, enrolled("alice")], {"ansible-playbook -vv output": output}) == []
+    with probe.attempt(probe.profile("bob-laptop"), credentials=("bob", totp(old_bob))) as attempt:
+        assert not attempt.connected, attempt.client_log
+    assert "failed to authenticate" in attempt.server_log
+    with probe.attempt(probe.profile("bob-laptop"), credentials=("bob", totp(new_bob))) as attempt:
+        assert attempt.connected, attempt.client_log + attempt.server_log
