@@ -4,8 +4,9 @@
 A real tenant's vault password lives in a password manager, handed to Ansible with ANSIBLE_VAULT_PASSWORD_FILE (a
 file, or a script printing it). The lab makes its own, random, kept in `<directory>/vault-password` (0600):
 
-- `ThrowawayVault(directory)`: the password file (created on first use) and the environment that hands it to
-  Ansible, for a caller that runs ansible-playbook itself (lab/demo.py);
+- `ThrowawayVault(directory)`: the password file (created on first use) and the environment that hands it and a
+  secrets file of the lab's own to playbooks/bastion.yml, for a caller that runs ansible-playbook itself
+  (lab/demo.py);
 - this file run as a vault password script (ANSIBLE_VAULT_PASSWORD_FILE=lab/vault.py with SECURE_TENANT_VAULT_DIR
   set), for runners that start Ansible before a file could be written (molecule's create step).
 
@@ -24,6 +25,8 @@ from pathlib import Path
 
 PASSWORD_FILE = "vault-password"
 DIRECTORY_VARIABLE = "SECURE_TENANT_VAULT_DIR"
+# Read by playbooks/group_vars/bastions.yml in place of tenants/<tenant>/secrets-<env>.vault.yml.
+SECRETS_FILE_VARIABLE = "SECURE_TENANT_SECRETS_FILE"
 
 
 def password_file(directory: Path) -> Path:
@@ -56,8 +59,12 @@ class ThrowawayVault:
             path.unlink()
         return path
 
-    def ansible_env(self) -> dict[str, str]:
-        return {"ANSIBLE_VAULT_PASSWORD_FILE": str(self.password_file)}
+    def ansible_env(self, name: str) -> dict[str, str]:
+        """The password for Ansible, and the secrets file of `name` (e.g. the stack) for playbooks/bastion.yml."""
+        return {
+            "ANSIBLE_VAULT_PASSWORD_FILE": str(self.password_file),
+            SECRETS_FILE_VARIABLE: str(self.secrets_file(name)),
+        }
 
 
 def read_secrets(store: Path, password: Path) -> dict[str, str]:
