@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import hosts, progress
+from lab import hosts, progress, vault
 from review.offline import evaluate_stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,10 @@ def ansible_env(outputs_file: Path, host: hosts.LabHost) -> dict[str, str]:
         # args, not the host key setting.
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_SSH_COMMON_ARGS": "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+        # The example tenant's TOTP secrets: a secrets file and a throwaway vault password of the demo's own.
+        **vault.ThrowawayVault(outputs_file.parent).ansible_env(
+            outputs_file.name.removesuffix("-outputs.json")
+        ),
     }
 
 
