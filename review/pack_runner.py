@@ -42,6 +42,11 @@ def enforcement_levels(config: Mapping[str, Any] | None) -> dict[str, str]:
     return levels
 
 
+def _policy_settings(config: Mapping[str, Any] | None, policy: str) -> dict[str, Any]:
+    value = (config or {}).get(policy)
+    return {k: v for k, v in value.items() if k != "enforcementLevel"} if isinstance(value, Mapping) else {}
+
+
 def _options() -> PolicyResourceOptions:
     return PolicyResourceOptions(
         protect=False,
@@ -105,15 +110,17 @@ def run_pack(snapshot: StackSnapshot, config: Mapping[str, Any] | None = None) -
             waiver = waived.get(_name, "") if _level == "advisory" else ""
             violations.append(Violation(_name, CONTROL_OF[_name], _level, name, message, waiver))
 
+        # A policy's own settings (e.g. trustedKeyArns), as the CLI hands them from --policy-pack-config.
+        settings = _policy_settings(config, policy.name)
         if isinstance(policy, ResourceValidationPolicy):
             for resource in custom:
                 args = ResourceValidationArgs(
-                    resource.type, resource.inputs, resource.urn, resource.name, _options(), None
+                    resource.type, resource.inputs, resource.urn, resource.name, _options(), None, settings
                 )
                 for validate in policy.validate if isinstance(policy.validate, list) else [policy.validate]:
                     validate(args, report)
         else:
-            policy.validate(StackValidationArgs(stack_resources), report)
+            policy.validate(StackValidationArgs(stack_resources, settings), report)
     return violations
 
 

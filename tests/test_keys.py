@@ -189,7 +189,9 @@ def test_admin_roles_must_be_iam_roles_of_one_account() -> None:
 
 def test_admin_roles_of_another_account_than_the_keys_are_refused() -> None:
     foreign = "arn:aws:iam::999999999999:role/kms-admin"
-    with pytest.raises(ConfigError, match=rf"keys\.adminRoleArns: {foreign} not in account {MOCK_ACCOUNT_ID}"):
+    with pytest.raises(
+        ConfigError, match=rf"keys\.adminRoleArns: {foreign} not in account {MOCK_ACCOUNT_ID}"
+    ):
         evaluate_stack("acme-preprod", {"secure-tenant:keys": {"adminRoleArns": [foreign]}})
 
 

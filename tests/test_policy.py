@@ -1284,3 +1284,16 @@ def test_enforcement_levels_are_configurable_per_policy(broken_stack: StackSnaps
     assert not [v for v in violations if v.policy == "s3-tls-only"]
     with pytest.raises(ValueError, match="tenant-tags: 'blocking' is not mandatory, advisory or disabled"):
         enforcement_levels({"tenant-tags": "blocking"})
+
+
+def test_a_policys_own_settings_reach_it_as_the_cli_passes_them(broken_stack: StackSnapshot) -> None:
+    def kms_messages(config: Mapping[str, Any]) -> list[str]:
+        return [v.message for v in run_pack(broken_stack, config) if v.policy == "kms-keys-of-this-stack"]
+
+    untrusted = kms_messages({"all": "mandatory"})
+    assert any("'any-string-at-all' is not a KMS key of this stack" in m for m in untrusted)
+    trusted = kms_messages(
+        {"kms-keys-of-this-stack": {"enforcementLevel": "mandatory", "trustedKeyArns": ["any-string-at-all"]}}
+    )
+    assert not any("any-string-at-all" in m for m in trusted)
+    assert len(trusted) == len(untrusted) - sum("any-string-at-all" in m for m in untrusted)
