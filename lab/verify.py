@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +104,60 @@ def lab_host(instance: str) -> hosts.LabHost:
             f"{len(lab_ids)} lab hosts recorded for platform {instance!r} in molecule's instance config"
         )
     return hosts.load(lab_ids[0])
+
+
+# systemd 252 (src/analyze/analyze-security.c) rates an exposure, counted in tenths, by the first lower bound it
+# reaches: OK is 1.0-4.9, so "OK or better" is anything below 5.0.
+EXPOSURE_RATINGS = (
+    (10.0, "DANGEROUS"),
+    (9.0, "UNSAFE"),
+    (7.5, "EXPOSED"),
+    (5.0, "MEDIUM"),
+    (1.0, "OK"),
+    (0.1, "SAFE"),
+    (0.0, "PERFECT"),
+)
+ACCEPTED_RATINGS = ("OK", "SAFE", "PERFECT")
+SANDBOX_DROPIN = "50-secure-tenant-sandbox.conf"
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """The overall exposure `systemd-analyze security UNIT` gives a unit, and its rating."""
+
+    unit: str
+    value: float
+    rating: str
+
+
+def parse_exposure(unit: str, output: str) -> Exposure:
+    """Read the overall exposure line of `systemd-analyze security UNIT`."""
+    match = re.search(rf"Overall exposure level for {re.escape(unit)}: ([0-9]+\.[0-9]) ([A-Z]+)", output)
+    if match is None:
+        raise ValueError(f"no overall exposure for {unit} in systemd-analyze output:\n{output}")
+    return Exposure(unit, float(match[1]), match[2])
+
+
+def rating_of(value: float) -> str:
+    """The rating systemd 252 gives an exposure value."""
+    return next(name for bound, name in EXPOSURE_RATINGS if value >= bound)
+
+
+def sandboxed_exposure(host: Any, unit: str) -> Exposure:
+    """The exposure of `unit` on a testinfra host, which must run with the systemd_sandbox drop-in.
+
+    Fails unless the drop-in is installed and systemd rates the unit OK or better, by its number (below 5.0) and
+    by its label, and the two agree.
+    """
+    with host.sudo():
+        dropin = host.file(f"/etc/systemd/system/{unit}.d/{SANDBOX_DROPIN}")
+        if not dropin.exists:
+            raise AssertionError(f"{unit} has no sandbox drop-in ({dropin.path})")
+        exposure = parse_exposure(unit, host.check_output(f"systemd-analyze security --no-pager {unit}"))
+    if not (
+        exposure.value < 5.0
+        and exposure.rating in ACCEPTED_RATINGS
+        and rating_of(exposure.value) == exposure.rating
+    ):
+        raise AssertionError(f"{unit} is not rated OK or better: {exposure}")
+    return exposure
