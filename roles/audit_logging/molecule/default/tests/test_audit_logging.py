@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.verify import sandboxed_exposure
+
 RETENTION_DAYS = 400
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 28, "yearly": 365}
 COMPILED_RULES = "/etc/audit/audit.rules"
@@ -268,3 +270,20 @@ def test_cloudwatch_agent_ships_the_audit_log_for_the_retention(host):
         assert entry["retention_in_days"] >= RETENTION_DAYS
         assert entry["log_group_name"].startswith("/secure-tenant/hosts/")
         assert entry["log_stream_name"] == "{instance_id}"
+
+
+def test_rsyslog_runs_in_its_sandbox_and_recreates_rotated_files(host):
+    exposure = sandboxed_exposure(host, "rsyslog.service")
+    print(f"rsyslog.service: {exposure.value} {exposure.rating}")
+    marker = f"secure-tenant-sandbox-probe-{uuid.uuid4()}"
+    with host.sudo():
+        # As logrotate does: move the file away and have rsyslog reopen, so it creates the file (root:adm, 0640).
+        host.run("mv -f /var/log/user.log /var/log/user.log.sandbox-test")
+        host.check_output("/usr/lib/rsyslog/rsyslog-rotate")
+        host.check_output(f"logger -p user.notice {marker}")
+        found = host.run(f"timeout 10 sh -c 'until grep -q {marker} /var/log/user.log; do sleep 0.2; done'")
+        created = host.file("/var/log/user.log")
+        owner = (created.user, created.group, created.mode)
+        host.run("rm -f /var/log/user.log.sandbox-test")
+    assert found.rc == 0
+    assert owner == ("root", "adm", 0o640)

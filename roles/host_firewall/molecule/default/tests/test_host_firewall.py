@@ -9,7 +9,7 @@ import time
 import pytest
 
 from lab.hosts import ssh_command
-from lab.verify import lab_host
+from lab.verify import lab_host, sandboxed_exposure
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,10 @@ def test_host_answers_pings(address: str) -> None:
         timeout=60,
     )
     assert "Host is up" in result.stdout, result.stdout
+
+
+def test_drop_logger_runs_in_its_sandbox_rated_ok_or_better(host) -> None:
+    exposure = sandboxed_exposure(host, "ulogd2.service")
+    print(f"ulogd2.service on {host.backend.get_hostname()}: {exposure.value} {exposure.rating}")
+    # Root only until the NFLOG socket is open, then the ulog user.
+    assert host.check_output("ps -o user= -C ulogd") == "ulog"

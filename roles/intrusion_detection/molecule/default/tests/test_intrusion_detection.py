@@ -29,7 +29,7 @@ import pytest
 import testinfra
 
 from lab.hosts import ssh_command
-from lab.verify import lab_host
+from lab.verify import lab_host, sandboxed_exposure
 
 # ids-peer is reached through its own fixture; every test here is about ids-host.
 testinfra_hosts = ["ansible://ids-host"]
@@ -370,3 +370,9 @@ def test_aide_reports_tampering_with_watched_files(host: Any) -> None:
             run_as_root(host, f"sh -c 'echo {content} | base64 -d > {path}'")
         run_as_root(host, f"rm -f {dropped}")
         run_as_root(host, "systemctl reset-failed aide-check.service")
+
+
+@pytest.mark.parametrize("unit", ["fail2ban.service", "aide-check.service"])
+def test_services_run_in_their_sandboxes_rated_ok_or_better(host: Any, unit: str) -> None:
+    exposure = sandboxed_exposure(host, unit)
+    print(f"{unit}: {exposure.value} {exposure.rating}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.verify import run_playbook
+from lab.verify import run_playbook, sandboxed_exposure
 from lab.vpn_client import VpnProbe, put_file, replace_block
 
 CONFIG = "/etc/openvpn/server/server.conf"
@@ -208,3 +208,16 @@ def test_openvpn_older_than_the_minimum_fails_before_anything_changes(server) ->
     assert re.search(r"vpn-server\s*:.*changed=0", run.stdout)
     with server.sudo():
         assert server.file(CONFIG).md5sum == before
+
+
+@pytest.mark.parametrize("unit", ["openvpn-server@server.service", "openvpn-nat-server.service"])
+def test_server_and_nat_run_in_their_sandboxes_rated_ok_or_better(server, unit: str) -> None:
+    exposure = sandboxed_exposure(server, unit)
+    print(f"{unit}: {exposure.value} {exposure.rating}")
+    # The server still drops to nobody and keeps NET_ADMIN only; it sees a private /dev with the tun device.
+    with server.sudo():
+        pid = server.check_output(f"systemctl show --property=MainPID --value {unit}")
+        if pid != "0":
+            assert server.check_output(f"ps -o user= -p {pid}") == "nobody"
+            assert server.check_output(f"grep CapBnd /proc/{pid}/status") == "CapBnd:\t00000000000011c0"
+            assert server.check_output(f"ls /proc/{pid}/root/dev/net") == "tun"

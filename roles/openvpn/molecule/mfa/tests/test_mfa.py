@@ -16,7 +16,7 @@ import pytest
 from vpn_probe import EPHEMERAL, PROFILES
 
 from lab.vault import leaks, read_secrets, repository_texts
-from lab.verify import run_playbook
+from lab.verify import run_playbook, sandboxed_exposure
 from lab.vpn_client import VpnProbe, replace_block, secret_from_uri, totp
 
 ROOT = Path(__file__).resolve().parents[5]
@@ -244,3 +244,8 @@ def test_rotating_one_person_replaces_only_their_secret(probe: VpnProbe, server)
     assert "failed to authenticate" in attempt.server_log
     with probe.attempt(probe.profile("bob-laptop"), credentials=("bob", totp(new_bob))) as attempt:
         assert attempt.connected, attempt.client_log + attempt.server_log
+
+
+def test_server_with_totp_runs_in_its_sandbox_rated_ok_or_better(server) -> None:
+    exposure = sandboxed_exposure(server, "openvpn-server@server.service")
+    print(f"openvpn-server@server.service with TOTP: {exposure.value} {exposure.rating}")

@@ -35,6 +35,8 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
     check_server_against_tls_configuration,
 )
 
+from lab.verify import sandboxed_exposure
+
 ROLE_DIR = Path(__file__).resolve().parents[3]
 SERVER_NAME = "app.lab.test"
 CA_PATH = "/etc/ssl/lab-test/ca.crt"
@@ -218,3 +220,13 @@ def test_role_refuses_a_weak_certificate_before_touching_nginx(
     assert "tls_endpoint_certificate_path" in output and "EDGE-04" in output, output
     assert shown in output, output
     assert "TASK [tls_endpoint : Install nginx]" not in output
+
+
+def test_nginx_runs_in_its_sandbox_rated_ok_or_better(host: Any) -> None:
+    exposure = sandboxed_exposure(host, "nginx.service")
+    print(f"nginx.service: {exposure.value} {exposure.rating}")
+    # The master writes its pid file in the runtime directory the sandbox gives it.
+    with host.sudo():
+        assert host.file("/run/nginx/nginx.pid").content_string.strip() == host.check_output(
+            "systemctl show --property=MainPID --value nginx.service"
+        )
