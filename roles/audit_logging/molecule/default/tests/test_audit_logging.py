@@ -278,8 +278,9 @@ def test_rsyslog_runs_in_its_sandbox_and_recreates_rotated_files(host):
     marker = f"secure-tenant-sandbox-probe-{uuid.uuid4()}"
     with host.sudo():
         # As logrotate does: move the file away and have rsyslog reopen, so it creates the file (root:adm, 0640).
+        # The HUP goes to rsyslogd itself (its only process), as rsyslog-rotate's `systemctl kill -s HUP` does.
         host.run("mv -f /var/log/user.log /var/log/user.log.sandbox-test")
-        host.check_output("/usr/lib/rsyslog/rsyslog-rotate")
+        host.check_output("systemctl kill --kill-whom=main --signal=HUP rsyslog.service")
         host.check_output(f"logger -p user.notice {marker}")
         found = host.run(f"timeout 10 sh -c 'until grep -q {marker} /var/log/user.log; do sleep 0.2; done'")
         created = host.file("/var/log/user.log")
