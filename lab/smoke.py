@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from lab import hosts, progress
+from lab.checkout import checkout_files
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / "build" / "smoke"
@@ -35,18 +36,6 @@ REGISTRY_ENV = (
 )
 
 
-def checkout_files() -> list[str]:
-    """The files of this checkout as a clone has them: tracked ones plus new ones git does not ignore."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [name for name in listed.stdout.split("\0") if name and (ROOT / name).is_file()]
-
-
 def copy_checkout(host: hosts.LabHost) -> None:
     """tar the checkout over SSH into the admin user's home, as a person would copy a clone."""
     tar = subprocess.Popen(
@@ -56,7 +45,7 @@ def copy_checkout(host: hosts.LabHost) -> None:
         stdout=subprocess.PIPE,
     )
     assert tar.stdin is not None
-    tar.stdin.write("\0".join(checkout_files()).encode())
+    tar.stdin.write("\0".join(checkout_files(ROOT)).encode())
     tar.stdin.close()
     subprocess.run(
         hosts.ssh_command(host, f"mkdir -p {CHECKOUT} && tar -x -C {CHECKOUT} -f -"),

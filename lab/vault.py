@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,18 +106,14 @@ def leaks(secrets_hex: list[str], texts: dict[str, str]) -> list[str]:
 
 def repository_texts(root: Path) -> dict[str, str]:
     """Every file of the checkout that git would see (tracked, or untracked and not ignored), as text."""
-    listed = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    texts = {}
-    for name in filter(None, listed.split("\0")):
-        path = root / name
-        if path.is_file() and not path.is_symlink():
-            texts[name] = path.read_bytes().decode(errors="replace")
-    return texts
+    # Imported here: run as Ansible's vault password script, this file has lab/ and not the project on its path.
+    from lab.checkout import checkout_files
+
+    return {
+        name: (root / name).read_bytes().decode(errors="replace")
+        for name in checkout_files(root)
+        if not (root / name).is_symlink()
+    }
 
 
 def main() -> int:

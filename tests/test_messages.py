@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from lab.checkout import checkout_files
 
 ROOT = Path(__file__).resolve().parent.parent
 # `make X` in backticks, after "run", or as a command line of its own (README code blocks, scripts).
@@ -23,14 +24,7 @@ REPO_PATH = re.compile(rf"(?<![\w./~:-])((?:{TOP_DIRS})/[\w.-]+(?:/[\w.-]+)*)")
 
 
 def tracked(*patterns: str) -> list[Path]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", *patterns],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [ROOT / name for name in listed.stdout.split() if (ROOT / name).is_file()]
+    return [ROOT / name for name in checkout_files(ROOT, *patterns)]
 
 
 def python_strings(path: Path) -> list[str]:
