@@ -85,6 +85,11 @@ class StackSnapshot:
     resources: list[DeclaredResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def exceptions(self) -> dict[str, str]:
+        """The stack's named exceptions to the baseline and their justifications, as the program exported them."""
+        return dict(self.outputs.get("exceptions") or {})
+
     def of_type(self, resource_type: str) -> list[DeclaredResource]:
         return [r for r in self.resources if r.type == resource_type]
 

@@ -87,9 +87,8 @@ def policy_pack_config(exceptions: Mapping[str, str]) -> dict[str, str]:
 
 def run_pack(snapshot: StackSnapshot, config: Mapping[str, Any] | None = None) -> list[Violation]:
     """The pack's verdicts; without an explicit config, the stack's own (its exceptions waive their policies)."""
-    exceptions = snapshot.outputs.get("exceptions") or {}
-    waived = waived_policies(exceptions)
-    levels = enforcement_levels(config if config is not None else policy_pack_config(exceptions))
+    waived = waived_policies(snapshot.exceptions)
+    levels = enforcement_levels(config if config is not None else policy_pack_config(snapshot.exceptions))
     violations: list[Violation] = []
     custom = [r for r in snapshot.resources if r.custom]
     index: dict[str, PolicyResource] = {}

@@ -48,7 +48,7 @@ def render_text(snapshot: StackSnapshot) -> str:
         f"Stack {snapshot.stack}: tenant {outputs.get('tenant')}, environment {outputs.get('environment')}, "
         + f"region {outputs.get('region')}, zones {', '.join(outputs.get('zones', []))}",
     ]
-    exceptions = outputs.get("exceptions") or {}
+    exceptions = snapshot.exceptions
     lines.append(
         "Exceptions to the baseline: "
         + ("none" if not exceptions else "; ".join(f"{name}: {why}" for name, why in exceptions.items()))
@@ -163,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.save:
         report.save(snapshot, args.save)
     if args.policy_config:
-        exceptions = snapshot.outputs.get("exceptions") or {}
-        args.policy_config.write_text(json.dumps(policy_pack_config(exceptions), indent=2) + "\n")
+        args.policy_config.write_text(json.dumps(policy_pack_config(snapshot.exceptions), indent=2) + "\n")
     return 1 if any(v.enforcement == "mandatory" for v in result.verdicts) else 0
 
 

@@ -123,7 +123,7 @@ def render_markdown(review: Review) -> str:
             f"| {v.policy} | {v.control} | {v.level} | `{v.resource}` | {v.message} |"
             for v in review.verdicts
         ]
-    exceptions = outputs.get("exceptions") or {}
+    exceptions = snapshot.exceptions
     lines.append(
         "\n**Exceptions to the baseline:** "
         + ("none" if not exceptions else "; ".join(f"`{k}`: {why}" for k, why in exceptions.items()))
