@@ -23,6 +23,8 @@ from pathlib import Path
 _TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\]")
 _MOLECULE_ACTION = re.compile(r"\[(?P<scenario>[\w.-]+) > (?P<action>[\w-]+)\] Executing")
 _FAILURE = re.compile(r"^(?:fatal|failed): \[")
+# pytest (molecule's verifier): the assertion lines of a failed test, and its one-line summary at the end.
+_TEST_FAILURE = re.compile(r"^(?:E {3}|(?:FAILED|ERROR) \S+::)")
 _LISTED_TASK = re.compile(r"^ {6}\S.*\tTAGS: ")
 # In a CI log (no terminal), a progress line at most this often.
 LOG_INTERVAL_S = 20.0
@@ -56,6 +58,8 @@ class Activity:
             if self._failed_task != self.task:
                 self.failures.append(f"task: {self.task}")
                 self._failed_task = self.task
+            self.failures.append(line.rstrip()[:2000])
+        elif _TEST_FAILURE.match(line):
             self.failures.append(line.rstrip()[:2000])
 
     def summary(self) -> str:
@@ -116,7 +120,7 @@ class Outcome:
 
     def failure_report(self, log: Path) -> str:
         """The failing task and its error, then where the whole output is."""
-        detail = "\n".join(self.activity.failures[-8:]) or "\n".join(self.output.splitlines()[-15:])
+        detail = "\n".join(self.activity.failures[-30:]) or "\n".join(self.output.splitlines()[-15:])
         return f"{self.activity.label} failed after {elapsed(self.seconds)}:\n{detail}\nwhole output: {log}"
 
 

@@ -47,6 +47,24 @@ def test_a_failure_names_the_failing_task_and_its_error() -> None:
     ]
 
 
+def test_a_failed_verifier_test_shows_its_assertion_and_name() -> None:
+    verifier = """\
+INFO     [default > verify] Executing
+tests/test_tls.py::test_hsts_lasts_two_years FAILED
+    def test_hsts_lasts_two_years(scan):
+>       assert hsts.max_age == 63072000
+E       assert 300 == 63072000
+E        +  where 300 = hsts.max_age
+=========================== short test summary info ============================
+FAILED tests/test_tls.py::test_hsts_lasts_two_years - assert 300 == 63072000
+"""
+    assert fed(verifier).failures == [
+        "E       assert 300 == 63072000",
+        "E        +  where 300 = hsts.max_age",
+        "FAILED tests/test_tls.py::test_hsts_lasts_two_years - assert 300 == 63072000",
+    ]
+
+
 def test_stream_keeps_the_whole_output_and_reports_a_failure_with_its_log(tmp_path: Path) -> None:
     script = f"import sys; sys.stdout.write({ANSIBLE_RUN!r}); sys.exit(2)"
     log = tmp_path / "run.log"
