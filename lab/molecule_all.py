@@ -49,7 +49,14 @@ def run_scenario(role: str, scenario: str, running: dict[str, progress.Activity]
         [str(Path(sys.executable).parent / "molecule"), "test", "-s", scenario],
         log,
         activity,
-        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"},
+        env={
+            **os.environ,
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PY_COLORS": "0",
+            # Molecule keys its state by the role folder's name alone: two checkouts testing the same role at once
+            # would share (and destroy) each other's hosts. The state lives in this checkout instead.
+            "MOLECULE_EPHEMERAL_DIRECTORY": str(RESULTS_DIR / "state" / f"{role}-{scenario}"),
+        },
         cwd=ROOT / "roles" / role,
         show=False,
     )
