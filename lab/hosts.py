@@ -146,15 +146,25 @@ def _link_in_use(index: int) -> bool:
 
 
 def _claim_slot() -> int:
+    """The next free slot after the last one claimed, round the ring.
+
+    Taking the lowest free slot would hand a just-destroyed host's address to the next host within seconds, while
+    SSH clients still hold a multiplexed connection (ControlPersist) and a known key for that address: the new
+    host's first commands would go to a connection to the dead one. Going round the ring keeps addresses apart.
+    """
     slots = RUN_DIR / "slots"
     slots.mkdir(parents=True, exist_ok=True)
-    for index in range(1, MAX_SLOTS + 1):
+    last_claimed = RUN_DIR / "last-slot"
+    last = int(last_claimed.read_text()) if last_claimed.exists() else 0
+    for step in range(1, MAX_SLOTS + 1):
+        index = (last + step - 1) % MAX_SLOTS + 1
         if _link_in_use(index):
             continue  # a host booted by a lab that keeps its claims elsewhere (an older checkout) holds it
         try:
             (slots / str(index)).mkdir()
         except FileExistsError:
             continue
+        last_claimed.write_text(str(index))
         return index
     raise LabError(f"all {MAX_SLOTS} lab slots are taken; run `secure-tenant-lab gc` to free dead hosts")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,6 +22,22 @@ def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def slot(state: Path, index: int) -> Path:
     return state / "run" / "slots" / str(index)
+
+
+def test_a_freed_slot_is_not_handed_out_again_at_once(lab_state: Path) -> None:
+    # SSH clients keep multiplexed connections to an address for a while: a new host must not take it over.
+    first = hosts._claim_slot()
+    second = hosts._claim_slot()
+    shutil.rmtree(slot(lab_state, first))
+    assert hosts._claim_slot() == second + 1
+    assert sorted(int(path.name) for path in (lab_state / "run" / "slots").iterdir()) == [second, second + 1]
+
+
+def test_slots_go_round_the_ring_and_skip_those_taken(lab_state: Path) -> None:
+    (lab_state / "run").mkdir()
+    (lab_state / "run" / "last-slot").write_text(str(hosts.MAX_SLOTS - 1))
+    slot(lab_state, 1).mkdir(parents=True)
+    assert [hosts._claim_slot(), hosts._claim_slot()] == [hosts.MAX_SLOTS, 2]
 
 
 def _record_host(state: Path, index: int, pid: int) -> None:
