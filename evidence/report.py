@@ -100,7 +100,8 @@ def molecule_results() -> dict[str, tuple[str, str, str]]:
     return {
         molecule_check_name(entry["role"], entry["scenario"]): (
             "pass" if entry["passed"] else "fail",
-            f"molecule test in {entry['seconds']}s",
+            f"molecule test in {entry['seconds']}s"
+            + (f", passed on attempt {entry['attempts']}" if entry.get("attempts", 1) > 1 else ""),
             entry["finished_at"],
         )
         for entry in json.loads(MOLECULE_RESULTS.read_text())

@@ -1,0 +1,49 @@
+"""Molecule runs: a failed scenario gets one more attempt on new hosts, never silently, and twice failed is failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab import molecule_all
+
+
+@pytest.fixture
+def attempts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The outcomes the fake scenario runs return, in order; each run writes its log like molecule does."""
+    outcomes: list[bool] = []
+    monkeypatch.setattr(molecule_all, "ROOT", tmp_path)
+
+    def run_once(role: str, scenario: str, running: object) -> molecule_all.ScenarioResult:
+        passed = outcomes.pop(0)
+        log = tmp_path / f"{role}-{scenario}.log"
+        log.write_text("passed\n" if passed else "failed\n")
+        return molecule_all.ScenarioResult(role, scenario, passed, 1.0, "now", log.name)
+
+    monkeypatch.setattr(molecule_all, "_run_once", run_once)
+    return outcomes
+
+
+def test_a_scenario_that_fails_once_passes_on_its_second_attempt_and_says_so(
+    attempts: list[bool], tmp_path: Path
+) -> None:
+    attempts.extend([False, True])
+    result = molecule_all.run_scenario("pki", "default", {})
+    assert (result.passed, result.attempts) == (True, 2)
+    assert (tmp_path / "pki-default.attempt1.log").read_text() == "failed\n"  # the first run's log is kept
+    assert (tmp_path / "pki-default.log").read_text() == "passed\n"
+
+
+def test_a_scenario_that_fails_twice_fails(attempts: list[bool]) -> None:
+    attempts.extend([False, False])
+    result = molecule_all.run_scenario("pki", "default", {})
+    assert (result.passed, result.attempts) == (False, 2)
+    assert attempts == []
+
+
+def test_a_passing_scenario_runs_once(attempts: list[bool]) -> None:
+    attempts.extend([True, False])
+    result = molecule_all.run_scenario("pki", "default", {})
+    assert (result.passed, result.attempts) == (True, 1)
+    assert attempts == [False]
