@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
 .PHONY: deps apt-deps lint unit molecule smoke test preview demo bench evidence clean \
-	checkov stack-matrix report policy-config pulumi-preview pulumi-up drift molecule-role
+	checkov stack-matrix report policy-config pulumi-preview pulumi-up drift molecule-role docs
 
 deps: apt-deps $(VENV)/.installed
 
@@ -61,6 +61,11 @@ bench: deps
 
 evidence: deps
 	python -m evidence.report
+
+# Each role README's variables section, between its markers, from meta/argument_specs.yml (.aar_doc.yml says how);
+# tests/test_role_docs.py fails while a README differs from what this writes.
+docs: deps
+	for role in roles/*/; do aar-doc "$$role" markdown || exit 1; done
 
 # checkov pins dozens of dependencies that clash with ours: its own venv from its own lock file.
 $(CHECKOV_VENV)/.installed: requirements-checkov.lock
