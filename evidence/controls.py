@@ -1,30 +1,35 @@
 """The controls matrix (controls.yaml): each policy requirement, what implements it and what proves it.
 
-`problems()` is what the test suite asserts empty: a control without implementation or check, or naming an
-implementation or a check that does not exist, is a defect of the matrix, not a footnote.
+`problems()` and `uncited()` are what the test suite asserts empty: a control without implementation or check,
+naming an implementation or a check that does not exist, or citing a line its policy document does not have, and
+a control id the code cites (`citations()`) that the matrix does not list, are defects of the matrix, not
+footnotes. `uncovered()` lists the policy's lines no control implements.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from infra.baseline import Control as CitedControl
+from evidence.role_tasks import control_tag, tasks_of_roles
 
 ROOT = Path(__file__).resolve().parent.parent
 MATRIX = ROOT / "controls.yaml"
+# The security policy brief: the requirements every control cites, one a line.
+POLICY = ROOT / "docs" / "policy.md"
+CONTROL_ID = r"[A-Z]{2,4}-\d{2}"
 
 ImplementationKind = Literal["infra", "role", "tool", "policy_pack"]
 CheckKind = Literal["policy", "test", "molecule", "workflow"]
-IMPLEMENTATION_KINDS: tuple[ImplementationKind, ...] = get_args(ImplementationKind)
-CHECK_KINDS: tuple[CheckKind, ...] = get_args(CheckKind)
 
 
 class _Strict(BaseModel):
@@ -46,18 +51,34 @@ class Reference(_Strict):
         return value
 
 
+class Implementation(Reference):
+    kind: ImplementationKind
+
+
+class Check(Reference):
+    kind: CheckKind
+
+
+class Source(_Strict):
+    """The seed requirement a control implements: its document (a path in the repository) and its line there."""
+
+    document: str = Field(pattern=r"^[\w./-]+\.md$")
+    text: str = Field(min_length=1)
+
+
 class Control(_Strict):
-    id: str = Field(pattern=r"^[A-Z]{2,4}-\d{2}$")
+    id: str = Field(pattern=f"^{CONTROL_ID}$")
     requirement: str
-    implemented_by: list[Reference]
-    checks: list[Reference]
+    source: Source
+    implemented_by: list[Implementation]
+    checks: list[Check]
     # A known, open gap: what is missing and which open issue delivers it. Reported as a gap, never as a pass.
     gap: str | None = None
 
     @property
     def tag(self) -> str:
         """The Ansible tag a role task carries when it implements this control (`ctl_acc_04`)."""
-        return "ctl_" + self.id.lower().replace("-", "_")
+        return control_tag(self.id)
 
 
 class Matrix(_Strict):
@@ -91,9 +112,29 @@ def _test_functions(path: str) -> frozenset[str]:
     )
 
 
-def _role_tags(role: str) -> set[str]:
-    text = "\n".join(p.read_text() for p in (ROOT / "roles" / role / "tasks").glob("*.yml"))
-    return set(re.findall(r"\bctl_[a-z]+_\d{2}\b", text))
+@cache
+def _role_controls() -> dict[str, frozenset[str]]:
+    """Each role's control ids, from the tags its tasks carry (their own and those they inherit)."""
+    found: dict[str, set[str]] = {}
+    for task in tasks_of_roles(ROOT / "roles"):
+        found.setdefault(task.path.relative_to(ROOT / "roles").parts[0], set()).update(task.controls)
+    return {role: frozenset(ids) for role, ids in found.items()}
+
+
+@cache
+def requirements(document: str) -> tuple[str, ...]:
+    """The requirement lines of a policy document: its `- ` list items, word for word; () when it is missing."""
+    path = (ROOT / document).resolve()
+    if not path.is_relative_to(ROOT) or not path.is_file():
+        return ()
+    return tuple(line[2:].strip() for line in path.read_text().splitlines() if line.startswith("- "))
+
+
+def document_title(document: str) -> str:
+    """The document's first heading, which names it in the evidence report."""
+    path = ROOT / document
+    headings = [line[2:].strip() for line in path.read_text().splitlines() if line.startswith("# ")]
+    return headings[0] if headings else document
 
 
 def _policy_names() -> set[str]:
@@ -108,12 +149,10 @@ def _implementation_problem(control: Control, ref: Reference) -> str | None:
     if ref.kind == "role":
         if not (ROOT / "roles" / ref.name / "tasks").is_dir():
             return f"role {ref.name} does not exist"
-        if control.tag not in _role_tags(ref.name):
+        if control.id not in _role_controls().get(ref.name, ()):
             return f"role {ref.name} has no task tagged {control.tag}"
     if ref.kind in ("tool", "policy_pack") and not (ROOT / ref.name).exists():
         return f"{ref.kind} {ref.name} does not exist"
-    if ref.kind not in IMPLEMENTATION_KINDS:
-        return f"unknown implementation kind {ref.kind}"
     return None
 
 
@@ -158,8 +197,14 @@ def _check_problem(ref: Reference) -> str | None:
             return f"molecule scenario {scenario} of role {role} does not exist"
     if ref.kind == "workflow" and approval_gate(ref.name) is None:
         return f"workflow job {ref.name} does not exist or waits for no environment"
-    if ref.kind not in CHECK_KINDS:
-        return f"unknown check kind {ref.kind}"
+    return None
+
+
+def _source_problem(source: Source) -> str | None:
+    if not requirements(source.document):
+        return f"source document {source.document} does not exist or lists no requirement"
+    if source.text not in requirements(source.document):
+        return f"source text {source.text!r} is not a line of {source.document}"
     return None
 
 
@@ -169,14 +214,84 @@ class Problem:
     message: str
 
 
-def uncited(matrix: Matrix) -> list[Problem]:
-    """Control ids the code cites (Config rules, firewall rule messages) that the matrix does not list."""
-    ids = {c.id for c in matrix.controls}
-    return [
-        Problem(cited, "cited by the code (infra.baseline.Control) but not in the matrix")
-        for cited in CitedControl
-        if cited not in ids
+CitationKind = Literal["policy", "role", "config_rule", "firewall_rule", "code"]
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A place in the code that names a control id ("" when a firewall rule's message starts with none)."""
+
+    control: str
+    kind: CitationKind
+    name: str
+
+
+def _firewall_rule_messages() -> Iterator[tuple[int, str]]:
+    """(sid, msg) of every rule the stack generates: the baseline group and each kind of allow rule."""
+    from infra.firewall.generate import firewall_rules
+
+    rules = firewall_rules(
+        IPv4Network("10.0.0.0/16"),
+        IPv4Network("10.99.0.0/24"),
+        [("example.org", ("tls", "http")), (".example.org", ("tls", "http"))],
+        (),
+        ("udp", 1194),
+    )
+    for rule in rules.rules:
+        yield rule.sid or 0, rule.msg or ""
+
+
+def citations() -> list[Citation]:
+    """Every control id the code names, read from the code itself.
+
+    Pack policies (the control each declares), role task tags, AWS Config rules, the messages of the firewall
+    rules the stack generates, and infra.baseline.Control (which resource descriptions cite).
+    """
+    from infra.audit.component import CONFIG_RULES
+    from infra.baseline import Control as CitedControl
+    from policy.baseline import POLICIES
+
+    found = [Citation(spec.control, "policy", spec.name) for spec in POLICIES]
+    found += [
+        Citation(c, "role", role) for role, ids in sorted(_role_controls().items()) for c in sorted(ids)
     ]
+    found += [Citation(control, "config_rule", rule) for rule, (control, _) in CONFIG_RULES.items()]
+    for sid, message in _firewall_rule_messages():
+        cited = re.match(f"({CONTROL_ID}) ", message)
+        found.append(Citation(cited[1] if cited else "", "firewall_rule", f"{sid} {message}"))
+    found += [Citation(cited.value, "code", f"infra.baseline.Control.{cited.name}") for cited in CitedControl]
+    return found
+
+
+def uncited(matrix: Matrix, cited: list[Citation] | None = None) -> list[Problem]:
+    """Where the code and the matrix disagree: an id the matrix does not list, a firewall rule without an id, a
+    policy that is not among its control's checks, a role tagged for a control that does not name it."""
+    controls = {c.id: c for c in matrix.controls}
+    found = []
+    for citation in citations() if cited is None else cited:
+        where = f"{citation.kind.replace('_', ' ')} {citation.name}"
+        control = controls.get(citation.control)
+        if not citation.control:
+            found.append(Problem("-", f"{where} names no control id"))
+        elif control is None:
+            found.append(Problem(citation.control, f"cited by {where} but not in the matrix"))
+        elif citation.kind == "policy" and Check(kind="policy", name=citation.name) not in control.checks:
+            found.append(Problem(control.id, f"{where} declares this control but is not among its checks"))
+        elif (
+            citation.kind == "role"
+            and Implementation(kind="role", name=citation.name) not in control.implemented_by
+        ):
+            found.append(
+                Problem(control.id, f"{where} tags tasks {control.tag} but is not among its implementations")
+            )
+    return found
+
+
+def uncovered(matrix: Matrix, document: Path = POLICY) -> list[str]:
+    """The requirement lines of the policy that no control cites as its source."""
+    name = str(document.relative_to(ROOT))
+    cited = {c.source.text for c in matrix.controls if c.source.document == name}
+    return [line for line in requirements(name) if line not in cited]
 
 
 def problems(matrix: Matrix) -> list[Problem]:
@@ -190,10 +305,12 @@ def problems(matrix: Matrix) -> list[Problem]:
             found.append(Problem(control.id, "has no implementation"))
         if not control.checks and control.gap is None:
             found.append(Problem(control.id, "has no check"))
-        for ref in control.implemented_by:
-            if message := _implementation_problem(control, ref):
+        if message := _source_problem(control.source):
+            found.append(Problem(control.id, message))
+        for implementation in control.implemented_by:
+            if message := _implementation_problem(control, implementation):
                 found.append(Problem(control.id, message))
-        for ref in control.checks:
-            if message := _check_problem(ref):
+        for check in control.checks:
+            if message := _check_problem(check):
                 found.append(Problem(control.id, message))
     return found

@@ -21,10 +21,12 @@ from evidence.controls import (
     Control,
     Reference,
     approval_gate,
+    document_title,
     load,
     molecule_check_name,
     problems,
     uncited,
+    uncovered,
 )
 
 OUT = ROOT / "build" / "evidence"
@@ -149,6 +151,12 @@ def control_status(checks: list[CheckResult], gap: str | None = None) -> str:
     return "declared" if "declared" in statuses else "pass"
 
 
+def cited_requirement(control: Control) -> str:
+    """The control's requirement and the policy line it implements, with the document that says it."""
+    source = control.source
+    return f'{control.requirement} (implements "{source.text}", {document_title(source.document)}, {source.document})'
+
+
 def render_markdown(controls: list[Control], results: dict[str, list[CheckResult]], generated: str) -> str:
     lines = [f"# secure-tenant: control evidence\n\nGenerated {generated}.\n"]
     counts: dict[str, int] = defaultdict(int)
@@ -166,7 +174,7 @@ def render_markdown(controls: list[Control], results: dict[str, list[CheckResult
         implemented = ", ".join(f"{r.kind} `{r.name}`" for r in control.implemented_by)
         checked = max((c.checked_at for c in checks), default="-")
         lines.append(
-            f"| {control.id} | {control.requirement} | **{control_status(checks, control.gap)}** | {implemented} | {proof} | {checked} |"
+            f"| {control.id} | {cited_requirement(control)} | **{control_status(checks, control.gap)}** | {implemented} | {proof} | {checked} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -185,7 +193,7 @@ def render_html(controls: list[Control], results: dict[str, list[CheckResult]], 
             f"{html.escape(r.kind)} <code>{html.escape(r.name)}</code>" for r in control.implemented_by
         )
         rows.append(
-            f"<tr><td>{control.id}</td><td>{html.escape(control.requirement)}</td>"
+            f"<tr><td>{control.id}</td><td>{html.escape(cited_requirement(control))}</td>"
             f"<td class='{status}'>{status}</td><td>{implemented}</td><td><ul>{proof}</ul></td></tr>"
         )
     return (
@@ -202,9 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.parse_args(argv)
     matrix = load()
-    if found := problems(matrix) + uncited(matrix):
+    found = [f"{p.control}: {p.message}" for p in problems(matrix) + uncited(matrix)]
+    found += [f"no control implements the policy line {line!r}" for line in uncovered(matrix)]
+    if found:
         for problem in found:
-            print(f"controls.yaml: {problem.control}: {problem.message}", file=sys.stderr)
+            print(f"controls.yaml: {problem}", file=sys.stderr)
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
     generated = _now()

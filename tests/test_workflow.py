@@ -397,19 +397,25 @@ def test_the_self_hosted_lab_runner_never_runs_a_pull_request_from_a_fork() -> N
 def test_a_declared_gate_makes_the_control_declared_never_pass_and_a_gateless_job_is_a_matrix_problem() -> (
     None
 ):
-    from evidence.controls import Control, Matrix, Reference, problems
+    from evidence.controls import Check, Control, Matrix, problems
     from evidence.report import CheckResult, control_status
 
-    gate = Reference(kind="workflow", name=".github/workflows/deploy.yml::deploy")
-    test = Reference(
-        kind="test", name="tests/test_workflow.py::test_pulumi_up_waits_for_the_stack_environment"
-    )
+    gate = Check(kind="workflow", name=".github/workflows/deploy.yml::deploy")
+    test = Check(kind="test", name="tests/test_workflow.py::test_pulumi_up_waits_for_the_stack_environment")
     declared, passed = CheckResult(gate, "declared", "", "-"), CheckResult(test, "pass", "", "-")
     assert control_status([passed, declared]) == "declared"
     assert control_status([CheckResult(test, "fail", "", "-"), declared]) == "fail"
     assert control_status([passed]) == "pass"
-    gateless = Reference(kind="workflow", name=".github/workflows/deploy.yml::matrix")
-    control = Control(id="CHG-09", requirement="r", implemented_by=[], checks=[gateless], gap=None)
+    gateless = Check(kind="workflow", name=".github/workflows/deploy.yml::matrix")
+    control = Control.model_validate(
+        {
+            "id": "CHG-09",
+            "requirement": "r",
+            "source": {"document": "docs/policy.md", "text": "every change automated and reviewed"},
+            "implemented_by": [],
+            "checks": [gateless],
+        }
+    )
     assert [p.message for p in problems(Matrix(controls=[control]))] == [
         "has no implementation",
         "workflow job .github/workflows/deploy.yml::matrix does not exist or waits for no environment",
