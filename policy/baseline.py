@@ -81,7 +81,7 @@ from policy.view import (
     to_number,
 )
 
-__all__ = ["POLICIES", "sdk_policies"]
+__all__ = ["POLICIES", "is_taggable", "sdk_policies"]
 
 # One source of truth with the stack's own config validation: the pack judges by the same lists.
 EU_REGIONS = CONFIG_EU_REGIONS
@@ -106,7 +106,7 @@ WAF_MANAGED_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadIn
 
 
 @cache
-def _is_taggable(resource_type: str) -> bool:
+def is_taggable(resource_type: str) -> bool:
     """Whether the AWS resource takes tags: pulumi_aws generates `tags_all` exactly for those."""
     package, _, rest = resource_type.partition(":")
     if package != "aws" or "/" not in rest:
@@ -164,7 +164,7 @@ def eu_providers_only(resource_type: str, props: Mapping[str, Any]) -> list[str]
 @resource_policy("tenant-tags", "NET-01")
 def tenant_tags(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Every taggable resource carries the tenant and environment tags (single tenancy is visible)."""
-    if not _is_taggable(resource_type):
+    if not is_taggable(resource_type):
         return []
     tags = props.get("tags") or {}
     if not isinstance(tags, Mapping):
