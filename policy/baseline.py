@@ -386,6 +386,30 @@ cloudtrail_encrypted = _encryption_policy(
 )
 
 
+@stack_policy("ebs-encryption-by-default", "CRY-06")
+def ebs_encryption_by_default(stack: StackView) -> list[str]:
+    """The region encrypts every new EBS volume by default with a key of this stack, so a volume the stack does
+    not declare (made by hand, by a service, from an unencrypted snapshot) is not left plain."""
+    switches = stack.of("aws:ebs/encryptionByDefault:EncryptionByDefault")
+    if not switches:
+        return [
+            "EBS encryption by default is not declared: volumes made outside the stack may be unencrypted"
+        ]
+    # The provider's default for `enabled` is true; anything but the boolean true (e.g. "true") is refused.
+    problems = [
+        f"{switch.name}: EBS encryption by default is off (enabled={switch.props['enabled']!r})"
+        for switch in switches
+        if switch.props.get("enabled", True) is not True
+    ]
+    defaults = stack.of("aws:ebs/defaultKmsKey:DefaultKmsKey")
+    if not defaults:
+        problems.append("no EBS default KMS key: new volumes would get the AWS-managed aws/ebs key")
+    for default in defaults:
+        if problem := stack.key_problem(default, "keyArn", default.props.get("keyArn"), "keyArn"):
+            problems.append(problem)
+    return problems
+
+
 # --- S3 ---------------------------------------------------------------------------------------------------------
 
 

@@ -172,6 +172,21 @@ def test_ebs_key_grants_only_for_aws_resources_through_ec2_and_autoscaling(
     }
 
 
+def test_new_volumes_of_the_region_are_encrypted_by_default_with_the_ebs_key(
+    example_stack: StackSnapshot,
+) -> None:
+    (switch,) = example_stack.of_type("aws:ebs/encryptionByDefault:EncryptionByDefault")
+    (default,) = example_stack.of_type("aws:ebs/defaultKmsKey:DefaultKmsKey")
+    assert switch.inputs["enabled"] is True
+    assert default.inputs["keyArn"] == key_of(example_stack, "ebs").outputs["arn"]
+
+
+def test_byok_makes_the_imported_ebs_key_the_default_for_new_volumes(byok_stack: StackSnapshot) -> None:
+    (default,) = byok_stack.of_type("aws:ebs/defaultKmsKey:DefaultKmsKey")
+    assert default.inputs["keyArn"] == key_of(byok_stack, "ebs").outputs["arn"]
+    assert key_of(byok_stack, "ebs").type == "aws:kms/externalKey:ExternalKey"
+
+
 def test_admin_roles_must_be_iam_roles_of_one_account() -> None:
     base = {"tenant": "acme", "environment": "prod", "region": "eu-west-1", "vpcCidr": "10.20.0.0/16"}
     for roles, hint in [

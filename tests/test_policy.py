@@ -273,6 +273,8 @@ def compliant() -> list[StackResource]:
         ),
         res("aws:ec2/eip:Eip", "bastion-ip", id="eipalloc-1", allocationId="eipalloc-1", instance="i-1"),
         res("aws:ebs/volume:Volume", "data", encrypted=True, kmsKeyId=KEY_ARN, availabilityZone="eu-west-1a"),
+        res("aws:ebs/encryptionByDefault:EncryptionByDefault", "ebs-default", enabled=True),
+        res("aws:ebs/defaultKmsKey:DefaultKmsKey", "ebs-default-key", keyArn=KEY_ARN),
         res("aws:shield/protection:Protection", "shield-alb", resourceArn="arn:alb"),
         res(
             "aws:shield/protection:Protection",
@@ -420,6 +422,16 @@ CASES: list[tuple[str, str, Mutation, str]] = [
     ("log-groups-encrypted-with-stack-key", "bypass", changed("logs", kmsKeyId="any-string"), "'any-string'"),
     ("ebs-encrypted", "violating", changed("data", encrypted=False), "the volume is not encrypted"),
     ("ebs-encrypted", "bypass", changed("bastion", rootBlockDevice=None), "encryption is not declared"),
+    ("ebs-encryption-by-default", "violating", changed("ebs-default", enabled=False), "by default is off"),
+    ("ebs-encryption-by-default", "violating", without("ebs-default"), "by default is not declared"),
+    ("ebs-encryption-by-default", "bypass", changed("ebs-default", enabled="true"), "enabled='true'"),
+    ("ebs-encryption-by-default", "bypass", without("ebs-default-key"), "the AWS-managed aws/ebs key"),
+    (
+        "ebs-encryption-by-default",
+        "bypass",
+        changed("ebs-default-key", keyArn="alias/aws/ebs"),
+        "keyArn 'alias/aws/ebs' is not a KMS key of this stack",
+    ),
     (
         "sns-topics-encrypted-with-stack-key",
         "violating",

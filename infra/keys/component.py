@@ -1,4 +1,5 @@
-"""TenantKeys: one customer-managed KMS key per data class, owned by this tenant alone.
+"""TenantKeys: one customer-managed KMS key per data class, owned by this tenant alone, and the EBS key as the
+region's default for new volumes.
 
 Each key policy grants the account root (so IAM policies of the account can be used, and the key can never become
 unmanageable), the named key administrator roles (management only, no use of the key) and, per data class, only
@@ -272,6 +273,16 @@ class TenantKeys(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=key),
             )
             self.keys[key_class] = key
+        # CRY-06: the region encrypts every new volume with the tenant's EBS key, also those this program does not
+        # declare (made by hand, by a service, from an unencrypted snapshot), instead of leaving them plain or on
+        # the AWS-managed aws/ebs key. Both settings are the account's, per region, as the tenant's account is.
+        ebs_default = pulumi.ResourceOptions(parent=self.keys["ebs"])
+        aws.ebs.EncryptionByDefault(
+            args.naming.name("ebs-encryption-by-default"), enabled=True, opts=ebs_default
+        )
+        aws.ebs.DefaultKmsKey(
+            args.naming.name("ebs-default-key"), key_arn=self.keys["ebs"].arn, opts=ebs_default
+        )
         self.register_outputs(
             {
                 **{f"{key_class}KeyArn": key.arn for key_class, key in self.keys.items()},
