@@ -162,15 +162,19 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict
     A stack file that is missing or not shaped like Pulumi's (a mapping with a `config` mapping) is refused
     with a ConfigError naming the file, as the CLI would refuse it, never read as an empty config.
     """
-    path = ROOT / f"Pulumi.{stack}.yaml"
+    return stack_file_config(ROOT / f"Pulumi.{stack}.yaml", overrides)
+
+
+def stack_file_config(path: Path, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The config a `pulumi` CLI would hand the program for this stack file (`--config-file`), plus overrides."""
     try:
         document = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         stacks = sorted(
-            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in ROOT.glob("Pulumi.*.yaml")
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in path.parent.glob("Pulumi.*.yaml")
         )
         raise ConfigError(
-            f"{path.name}: no such stack file in {ROOT}: create it, or use one of {', '.join(stacks) or 'none'}"
+            f"{path.name}: no such stack file in {path.parent}: create it, or use one of {', '.join(stacks) or 'none'}"
         ) from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(

@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -252,7 +253,7 @@ def _recipe(target: str) -> str:
 # --- the stack matrix -------------------------------------------------------------------------------------------
 def _stack_matrix(root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["python", str(ROOT / "scripts" / "stack-matrix"), str(root)],
+        [sys.executable, str(ROOT / "scripts" / "stack-matrix"), str(root)],
         capture_output=True,
         text=True,
         check=False,
@@ -272,10 +273,23 @@ def test_the_stack_matrix_names_every_stack_file_with_its_own_region() -> None:
 
 def test_a_stack_file_without_a_region_stops_the_matrix_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.yaml").write_text("name: x\n")
-    (tmp_path / "Pulumi.t-prod.yaml").write_text("config:\n  secure-tenant:tenant: t\n")
+    (tmp_path / "tenants" / "tt").mkdir(parents=True)
+    (tmp_path / "tenants/tt/Pulumi.tt-prod.yaml").write_text(
+        "config:\n  secure-tenant:tenant: tt\n  secure-tenant:environment: prod\n"
+    )
     result = _stack_matrix(tmp_path)
     assert result.returncode != 0
-    assert "Pulumi.t-prod.yaml: config key aws:region is missing" in result.stderr
+    assert "tenants/tt/Pulumi.tt-prod.yaml: config key aws:region is missing" in result.stderr
+
+
+def test_a_stack_file_in_the_wrong_tenant_folder_stops_the_matrix(tmp_path: Path) -> None:
+    (tmp_path / "tenants" / "tt").mkdir(parents=True)
+    (tmp_path / "tenants/tt/Pulumi.tt-prod.yaml").write_text(
+        "config:\n  aws:region: eu-west-1\n  secure-tenant:tenant: acme\n  secure-tenant:environment: prod\n"
+    )
+    result = _stack_matrix(tmp_path)
+    assert result.returncode != 0
+    assert "secure-tenant:tenant is 'acme', but the file is tt's prod stack" in result.stderr
 
 
 # --- the guardrails tried -----------------------------------------------------------------------------------------
