@@ -2,6 +2,8 @@
 
 Every figure sits next to its floor measured in the same run, so it reads as a ratio:
 - offline preview (2 and 3 zones) vs a bare `import pulumi_aws`, median of N runs, with peak memory;
+- the offline fleet preview of generated tenant stacks (target: 100 stacks under 90 s on 2 cores), next to one
+  process per stack as before it (measured on a few stacks, scaled to the fleet) and to one process without workers;
 - first converge of playbooks/bastion.yml on a fresh lab host vs one `apt-get install` of what it installed, and
   before/after its one-transaction pre-install (one apt run per role instead);
 - second converge (must be changed=0) and verify vs `ansible -m ping` and fact gathering;
@@ -18,11 +20,14 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from fleet import tenants
 from lab import demo, hosts, progress
+from lab.checkout import copy_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
@@ -30,14 +35,18 @@ ANSIBLE = str(Path(sys.executable).parent / "ansible")
 # A fixed reference, measured once on this kind of machine (2 cores, ansible-core 2.19.14, pipelining on, a fresh
 # lab host): dev-sec's os_hardening + ssh_hardening, 131 tasks on the re-run. Our ratio to it shows whether a change
 # added round trips; "seconds per task" shows whether it made each one dearer.
+FLEET_TARGET_S = 90.0
 DEV_SEC = {"first converge": 118.6, "no-change re-run": 95.5, "re-run seconds per task": round(95.5 / 131, 2)}
 
 
-def timed_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and output of one child process; fails the bench if the child fails."""
+def timed_child(
+    argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[float, float, str, float]:
+    """Wall seconds, peak RSS (MiB), output and CPU seconds (its own and its workers') of one child process;
+    fails the bench if the child fails. On a shared machine the CPU seconds are the figure others cannot move."""
     started = time.monotonic()
     process = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert process.stdout is not None
     output = process.stdout.read()
@@ -46,7 +55,7 @@ def timed_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[flo
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"bench: {' '.join(argv)} failed:\n{output[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, output
+    return seconds, usage.ru_maxrss / 1024, output, usage.ru_utime + usage.ru_stime
 
 
 def streamed(label: str, argv: list[str], env: dict[str, str]) -> tuple[float, str]:
@@ -96,6 +105,60 @@ def bench_preview(runs: int) -> dict[str, Any]:
     return results
 
 
+def generated_fleet(root: Path, stacks: int) -> list[str]:
+    """A copy of this checkout with `stacks` generated tenant stacks beside acme's: tenants of prod and preprod,
+    written by the same code as `secure-tenant tenant new`, prod in three zones in Ireland, preprod in two in
+    Frankfurt (regions alternate so both providers' zones are exercised)."""
+    copy_checkout(ROOT, root)
+    regions = ("eu-west-1", "eu-central-1")
+    for number in range((stacks + 1) // 2):
+        environments = ["prod", "preprod"][: min(2, stacks - 2 * number)]
+        tenants.new_tenant(f"t{number:03d}", environments, regions[number % 2], 3 - number % 2, root=root)
+    return [s.stack for s in tenants.stack_files(root) if s.tenant != "acme"]
+
+
+def bench_fleet(stacks: int, runs: int) -> dict[str, Any]:
+    python = sys.executable
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="secure-tenant-fleet-") as directory:
+        root = Path(directory)
+        generated = generated_fleet(root, stacks)
+        fleet = [python, "-m", "fleet.cli", "fleet", "preview", "--offline"]
+        # `python -m` in the copy runs the copy's code, with its tenants/ and stack files.
+        selection = [
+            arg for name in sorted({n.split("-")[0] for n in generated}) for arg in ("--tenant", name)
+        ]
+        seconds, peak, output, cpu = timed_child([*fleet, *selection], cwd=root)
+        counted = re.search(r"^(\d+) stacks in [\d.]+s .*: (\d+) pass", output, re.MULTILINE)
+        if not counted or int(counted[1]) != len(generated) or int(counted[2]) != len(generated):
+            raise SystemExit(
+                f"bench: the fleet preview did not pass {len(generated)} stacks:\n{output[-3000:]}"
+            )
+        results[f"fleet preview, {len(generated)} stacks, {os.cpu_count()} workers"] = {
+            "seconds": round(seconds, 1),
+            "per_stack_s": round(seconds / len(generated), 2),
+            "cpu_s": round(cpu, 1),
+            "target_s": FLEET_TARGET_S,
+            "peak_mib": round(peak, 1),
+        }
+        sequential, _, _, cpu = timed_child([*fleet, *selection, "--parallel", "1"], cwd=root)
+        results[f"fleet preview, {len(generated)} stacks, one process, no workers"] = {
+            "seconds": round(sequential, 1),
+            "per_stack_s": round(sequential / len(generated), 2),
+            "cpu_s": round(cpu, 1),
+        }
+        # Before: one secure-tenant-preview process per stack, each loading pulumi_aws again.
+        sample = generated[:runs]
+        each = [timed_child([python, "-m", "review.preview", "--stack", name], cwd=root) for name in sample]
+        per_stack, cpu = statistics.median(e[0] for e in each), statistics.median(e[3] for e in each)
+        results[f"one preview process per stack (before; median of {len(sample)}, x {len(generated)})"] = {
+            "seconds": round(per_stack * len(generated), 1),
+            "per_stack_s": round(per_stack, 2),
+            "cpu_s": round(cpu * len(generated), 1),
+        }
+    return results
+
+
 def installed_packages(host: hosts.LabHost) -> set[str]:
     return set(timed_child(hosts.ssh_command(host, "dpkg-query", "-W", "-f='${Package}\\n'"))[2].split())
 
@@ -129,7 +192,7 @@ def bench_lab(runs: int) -> dict[str, Any]:
         no_pipelining, _ = streamed(
             "second converge, pipelining off", playbook, ansible_env(outputs, host, False)
         )
-        verify, _, _ = timed_child(demo.verify_command(host), env)
+        verify = timed_child(demo.verify_command(host), env)[0]
         converged_packages = installed_packages(host)
         results.update(
             {
@@ -193,8 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip-lab", action="store_true", help="only the preview figures")
+    parser.add_argument("--fleet-stacks", type=int, default=100, help="generated stacks of the fleet preview")
     args = parser.parse_args(argv)
-    results: dict[str, Any] = {"preview": bench_preview(args.runs)}
+    results: dict[str, Any] = {
+        "preview": bench_preview(args.runs),
+        "fleet": bench_fleet(args.fleet_stacks, args.runs),
+    }
     if not args.skip_lab:
         results["lab"] = bench_lab(args.runs)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -202,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'preview':48} {'median s':>9} {'min s':>7} {'peak MiB':>9}")
     for name, figures in results["preview"].items():
         print(f"{name:48} {figures['median_s']:>9} {figures['min_s']:>7} {figures['peak_mib']:>9}")
+    print(f"\n{'fleet preview (offline)':64} {'seconds':>8} {'per stack':>10} {'CPU s':>7}")
+    for name, figures in results["fleet"].items():
+        target = f"  (target {figures['target_s']:g} s)" if "target_s" in figures else ""
+        print(f"{name:64} {figures['seconds']:>8} {figures['per_stack_s']:>10} {figures['cpu_s']:>7}{target}")
     for name, value in results.get("lab", {}).items():
         if isinstance(value, list):
             print(f"{name}:")

@@ -5,6 +5,7 @@ Standard library only: lab/vault.py, which Ansible also runs as a plain script, 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,3 +19,10 @@ def checkout_files(root: Path, *patterns: str) -> list[str]:
         check=True,
     ).stdout
     return [name for name in listed.split("\0") if name and (root / name).is_file()]
+
+
+def copy_checkout(root: Path, target: Path) -> None:
+    """A copy of the checkout's files in `target`, links kept as links (the root stack files link into tenants/)."""
+    for name in checkout_files(root):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, target / name, follow_symlinks=False)

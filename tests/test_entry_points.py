@@ -27,6 +27,13 @@ BROKEN: list[tuple[str, list[str], str | None, str]] = [
     ("secure-tenant-vuln-sla", ["{file}"], "{", "not valid JSON at line"),
     ("secure-tenant-vuln-sla", ["{file}"], "[1]", "item 1"),
     ("secure-tenant-vuln-sla", ["{missing}"], None, "cannot be read"),
+    (
+        "secure-tenant",
+        ["tenant", "new", "../evil", "--region", "eu-west-1"],
+        None,
+        "NAME: '../evil' is not a tenant",
+    ),
+    ("secure-tenant", ["fleet", "preview", "--tenant", "acmee"], None, "--tenant acmee: no such stack"),
 ]
 
 
