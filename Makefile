@@ -3,14 +3,14 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 STACK ?= acme-prod
-# Example stacks: every stack file Pulumi.<stack>.yaml.
+# Every stack: the root's Pulumi.<stack>.yaml, links to the tenant folders' stack files.
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 CHECKOV_VENV ?= .venv-checkov
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
 .PHONY: deps apt-deps lint unit molecule smoke test preview demo bench evidence clean \
-	checkov stack-matrix report policy-config pulumi-preview pulumi-up drift molecule-role docs
+	checkov stack-matrix fleet-preview report policy-config pulumi-preview pulumi-up drift molecule-role docs
 
 deps: apt-deps $(VENV)/.installed
 
@@ -58,6 +58,10 @@ demo:
 
 bench: deps
 	python -m bench
+
+# Every tenant stack evaluated under mocks with the policy pack, one worker per core (build/fleet/preview/).
+fleet-preview: deps
+	secure-tenant fleet preview --offline
 
 evidence: deps
 	python -m evidence.report

@@ -1,6 +1,7 @@
 """`make evidence`: one page per audit, for every control: status, what proves it, when it was checked.
 
-Policy checks run the pack on the example stacks now; test checks run the named tests now (pytest, JUnit XML);
+Policy checks run the pack now on every stack of the fleet (the offline fleet preview, `secure-tenant fleet preview
+--offline`), and the page ends with the fleet: one summary and a row per stack; test checks run the named tests now (pytest, JUnit XML);
 molecule checks read the results of the last molecule run (build/molecule/results.json), with its time.
 """
 
@@ -9,11 +10,14 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 from evidence.controls import (
@@ -28,10 +32,14 @@ from evidence.controls import (
     uncited,
     uncovered,
 )
+from fleet.report import counts as fleet_counts
+from fleet.report import fleet_markdown
+
+if TYPE_CHECKING:
+    from fleet.offline import StackPreview
 
 OUT = ROOT / "build" / "evidence"
 MOLECULE_RESULTS = ROOT / "build" / "molecule" / "results.json"
-EXAMPLE_STACKS = ("acme-prod", "acme-preprod")
 
 
 @dataclass(frozen=True)
@@ -46,18 +54,28 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def policy_results(names: set[str]) -> dict[str, tuple[str, str]]:
-    from review.offline import evaluate_stack
-    from review.pack_runner import run_pack
+def fleet_results() -> list[StackPreview]:
+    """Every tenant stack evaluated under mocks and judged by the pack, across the machine's cores."""
+    from fleet.offline import preview_fleet
+    from fleet.tenants import stack_files
 
+    return preview_fleet([stack.stack for stack in stack_files()], os.cpu_count() or 1)
+
+
+def policy_results(names: set[str], fleet: Sequence[StackPreview]) -> dict[str, tuple[str, str]]:
+    """Per policy: fail with every violation in the fleet, not run while a stack could not be evaluated."""
     violations: dict[str, list[str]] = defaultdict(list)
-    for stack in EXAMPLE_STACKS:
-        for violation in run_pack(evaluate_stack(stack)):
-            violations[violation.policy].append(f"{stack}: {violation.resource}: {violation.message}")
+    for stack in fleet:
+        for violation in stack.verdicts:
+            violations[violation.policy].append(f"{stack.stack}: {violation.resource}: {violation.message}")
+    unevaluated = [stack.stack for stack in fleet if stack.result == "error"]
+    checked = f"{len(fleet) - len(unevaluated)} stacks of the fleet"
     return {
         name: ("fail", "; ".join(violations[name]))
         if violations[name]
-        else ("pass", f"no violation in {', '.join(EXAMPLE_STACKS)}")
+        else ("not run", f"no violation in {checked}; not evaluated: {', '.join(unevaluated)}")
+        if unevaluated
+        else ("pass", f"no violation in {checked}")
         for name in names
     }
 
@@ -110,10 +128,10 @@ def molecule_results() -> dict[str, tuple[str, str, str]]:
     }
 
 
-def collect(controls: list[Control]) -> dict[str, list[CheckResult]]:
+def collect(controls: list[Control], fleet: Sequence[StackPreview]) -> dict[str, list[CheckResult]]:
     refs = [ref for control in controls for ref in control.checks]
     now = _now()
-    policies = policy_results({r.name for r in refs if r.kind == "policy"})
+    policies = policy_results({r.name for r in refs if r.kind == "policy"}, fleet)
     tests = test_results({r.name for r in refs if r.kind == "test"})
     molecule = molecule_results()
     results: dict[str, list[CheckResult]] = {}
@@ -157,7 +175,12 @@ def cited_requirement(control: Control) -> str:
     return f'{control.requirement} (implements "{source.text}", {document_title(source.document)}, {source.document})'
 
 
-def render_markdown(controls: list[Control], results: dict[str, list[CheckResult]], generated: str) -> str:
+def render_markdown(
+    controls: list[Control],
+    results: dict[str, list[CheckResult]],
+    generated: str,
+    fleet: Sequence[StackPreview] = (),
+) -> str:
     lines = [f"# secure-tenant: control evidence\n\nGenerated {generated}.\n"]
     counts: dict[str, int] = defaultdict(int)
     for control in controls:
@@ -176,10 +199,17 @@ def render_markdown(controls: list[Control], results: dict[str, list[CheckResult
         lines.append(
             f"| {control.id} | {cited_requirement(control)} | **{control_status(checks, control.gap)}** | {implemented} | {proof} | {checked} |"
         )
+    if fleet:
+        lines.append("\n" + fleet_markdown(fleet))
     return "\n".join(lines) + "\n"
 
 
-def render_html(controls: list[Control], results: dict[str, list[CheckResult]], generated: str) -> str:
+def render_html(
+    controls: list[Control],
+    results: dict[str, list[CheckResult]],
+    generated: str,
+    fleet: Sequence[StackPreview] = (),
+) -> str:
     rows = []
     for control in controls:
         checks = results[control.id]
@@ -196,13 +226,27 @@ def render_html(controls: list[Control], results: dict[str, list[CheckResult]], 
             f"<tr><td>{control.id}</td><td>{html.escape(cited_requirement(control))}</td>"
             f"<td class='{status}'>{status}</td><td>{implemented}</td><td><ul>{proof}</ul></td></tr>"
         )
+    tally = fleet_counts(fleet)
+    fleet_rows = "".join(
+        f"<tr><td>{html.escape(r.stack)}</td><td class='{r.result}'>{r.result}</td><td>{r.resources}</td>"
+        f"<td>{html.escape(r.policy_summary)}</td><td>{html.escape(', '.join(r.exceptions) or 'none')}</td>"
+        f"<td>{html.escape(r.error.strip().splitlines()[-1] if r.error else '')}</td></tr>"
+        for r in fleet
+    )
+    fleet_table = (
+        f"<h2>Fleet: {len(fleet)} stacks, {tally['pass']} pass, {tally['fail']} fail, {tally['error']} error</h2>"
+        "<table><tr><th>stack</th><th>result</th><th>resources</th><th>policy verdicts</th><th>exceptions</th>"
+        f"<th>error</th></tr>{fleet_rows}</table>"
+        if fleet
+        else ""
+    )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>secure-tenant control evidence</title><style>"
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
         "padding:4px;vertical-align:top}.pass{color:#060}.fail{color:#b00;font-weight:bold}.incomplete,.not-run,"
         ".declared{color:#a60}</style></head><body><h1>secure-tenant: control evidence</h1>"
         f"<p>Generated {generated}.</p><table><tr><th>control</th><th>requirement</th><th>status</th>"
-        f"<th>implemented by</th><th>proof</th></tr>{''.join(rows)}</table></body></html>\n"
+        f"<th>implemented by</th><th>proof</th></tr>{''.join(rows)}</table>{fleet_table}</body></html>\n"
     )
 
 
@@ -218,14 +262,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
     generated = _now()
-    results = collect(matrix.controls)
-    (OUT / "evidence.md").write_text(render_markdown(matrix.controls, results, generated))
-    (OUT / "evidence.html").write_text(render_html(matrix.controls, results, generated))
+    fleet = fleet_results()
+    results = collect(matrix.controls, fleet)
+    (OUT / "evidence.md").write_text(render_markdown(matrix.controls, results, generated, fleet))
+    (OUT / "evidence.html").write_text(render_html(matrix.controls, results, generated, fleet))
     statuses = [control_status(results[c.id], c.gap) for c in matrix.controls]
     print(
         f"evidence for {len(statuses)} controls: {statuses.count('pass')} pass, {statuses.count('fail')} fail, "
         f"{statuses.count('incomplete')} incomplete, {statuses.count('declared')} declared, "
-        f"{statuses.count('gap')} gap -> {OUT.relative_to(ROOT)}/evidence.md, evidence.html"
+        f"{statuses.count('gap')} gap; fleet of {len(fleet)} stacks: {fleet_counts(fleet)} -> "
+        f"{OUT.relative_to(ROOT)}/evidence.md, evidence.html"
     )
     return 1 if "fail" in statuses else 0
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from fleet import tenants
-from fleet.report import table
+from fleet.report import fleet_markdown, table
 from fleet.tenants import TenantError
 from lab import progress
 
@@ -127,11 +127,12 @@ def _fleet(args: argparse.Namespace) -> int:
     print(table(("stack", "result", "changes", "policy verdicts", "duration"), rows))
     summary = summary_json(results, seconds, args.parallel)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1))
+    (OUT / "summary.md").write_text(fleet_markdown(results))
     counts = summary["results"]
     print(
         f"\n{len(results)} stacks in {seconds:.1f}s ({seconds / len(results):.2f}s per stack, {args.parallel} "
         f"workers): {counts['pass']} pass, {counts['fail']} fail, {counts['error']} error; reports in "
-        f"{OUT.relative_to(tenants.ROOT)}/"
+        f"{OUT.relative_to(tenants.ROOT)}/ (summary.md: the fleet for the reviewer)"
     )
     return 0 if counts["pass"] == len(results) else 1
 

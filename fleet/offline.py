@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleet.report import counts
 from infra.config import ConfigError
 from review import report
 from review.offline import ROOT, evaluate_stack
@@ -41,6 +42,7 @@ class StackPreview:
     changes: dict[str, int] = field(default_factory=dict)
     verdicts: tuple[Violation, ...] = ()
     exceptions: dict[str, str] = field(default_factory=dict)
+    high_risk: tuple[str, ...] = ()
     error: str = ""
 
     @property
@@ -92,6 +94,7 @@ def preview_stack(stack: str, out: Path = OUT, against: Path | None = None) -> S
         changes={kind: sum(c.kind == kind for c in review.changes) for kind in kinds},
         verdicts=tuple(review.verdicts),
         exceptions=snapshot.exceptions,
+        high_risk=tuple(f"{c.kind} {c.type} {c.name}" for c in review.changes if c.high_risk),
     )
 
 
@@ -156,7 +159,7 @@ def summary_json(results: Sequence[StackPreview], seconds: float, workers: int) 
         "seconds": round(seconds, 1),
         "workers": workers,
         "stacks": len(results),
-        "results": {kind: sum(r.result == kind for r in results) for kind in ("pass", "fail", "error")},
+        "results": counts(results),
         "per_stack": [
             {**asdict(r), "seconds": round(r.seconds, 2), "verdicts": [asdict(v) for v in r.verdicts]}
             for r in results

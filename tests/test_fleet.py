@@ -18,12 +18,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from evidence.report import policy_results, render_html, render_markdown
 from fleet import tenants
 from fleet.cli import main as cli_main
+from fleet.offline import StackPreview
+from fleet.report import fleet_markdown
 from fleet.tenants import TenantError
 from lab.checkout import copy_checkout
 from review.offline import evaluate, stack_file_config
 from review.pack_runner import mandatory, run_pack
+from review.verdict import Violation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -262,3 +266,51 @@ def test_the_offline_fleet_preview_reports_every_stack_and_one_broken_stack_stop
     assert "secure-tenant:zones" in (out / "globex-preprod.log").read_text()
     assert "Policy pack: PASS" in (out / "globex-prod.log").read_text()
     assert (out / "acme-prod.md").read_text().startswith("## Stack `acme-prod`")
+
+
+# --- the fleet in the reviewer's and the auditor's reports ------------------------------------------------------
+def _fleet() -> list[StackPreview]:
+    waived = Violation("log-retention-12-months", "LOG-02", "advisory", "lg", "30 days", "shortLogRetention")
+    broken = Violation("s3-tls-only", "CRY-02", "mandatory", "logs", "bucket policy allows plain HTTP")
+    return [
+        StackPreview("acme-prod", "pass", 1.0, 182, {"create": 182}),
+        StackPreview(
+            "globex-preprod", "pass", 1.0, 155, {"create": 155}, (waived,), {"shortLogRetention": "why"}
+        ),
+        StackPreview("initech-prod", "fail", 1.0, 160, {"create": 160}, (broken,)),
+        StackPreview(
+            "hooli-prod", "error", 0.1, error="invalid stack configuration:\n  secure-tenant:zones: 7"
+        ),
+    ]
+
+
+def test_the_fleet_summary_has_a_row_per_stack_and_spells_out_what_fails() -> None:
+    text = fleet_markdown(_fleet())
+    assert text.startswith("## Fleet: 4 stacks, 2 pass, 1 fail, 1 error\n")
+    assert (
+        "| `globex-preprod` | **pass** | 155 | 155 create | 0 mandatory, 1 advisory | `shortLogRetention` |"
+        in text
+    )
+    assert "### `initech-prod`: fail\n- [mandatory] s3-tls-only (CRY-02) `logs`: bucket policy allows" in text
+    assert (
+        "### `hooli-prod`: error\n\n```\ninvalid stack configuration:\n  secure-tenant:zones: 7\n```" in text
+    )
+    assert "### `acme-prod`" not in text
+
+
+def test_the_evidence_judges_each_policy_on_the_whole_fleet() -> None:
+    fleet = _fleet()
+    results = policy_results({"s3-tls-only", "log-retention-12-months", "imdsv2-required"}, fleet)
+    assert results["s3-tls-only"] == ("fail", "initech-prod: logs: bucket policy allows plain HTTP")
+    assert results["log-retention-12-months"][0] == "fail"  # waived for one stack, still shown, as before
+    assert results["imdsv2-required"] == (
+        "not run",
+        "no violation in 3 stacks of the fleet; not evaluated: hooli-prod",
+    )
+    assert policy_results({"imdsv2-required"}, fleet[:3])["imdsv2-required"] == (
+        "pass",
+        "no violation in 3 stacks of the fleet",
+    )
+    page = render_markdown([], {}, "now", fleet)
+    assert "## Fleet: 4 stacks, 2 pass, 1 fail, 1 error" in page
+    assert "<h2>Fleet: 4 stacks, 2 pass, 1 fail, 1 error</h2>" in render_html([], {}, "now", fleet)
