@@ -1,6 +1,6 @@
 """`secure-tenant`: onboard tenants and run the fleet's stacks.
 
-secure-tenant tenant new NAME --env prod --region eu-west-1   # tenants/NAME/, ready for its first preview
+secure-tenant tenant new NAME --env prod --region eu-west-1   # tenants/<tenant>/, ready for a first preview
 secure-tenant tenant link                                     # root links to every tenant's stack files
 secure-tenant fleet preview --offline [--tenant T] [--env E] [--parallel N]
 secure-tenant fleet preview|up|refresh|drift|outputs [--tenant T] [--env E] [--parallel N]   # Pulumi CLI
@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     tenant = commands.add_parser("tenant", help="onboard a tenant").add_subparsers(
         dest="action", required=True
     )
-    new = tenant.add_parser("new", help="write tenants/NAME/ with a starting stack file per environment")
+    new = tenant.add_parser("new", help="write tenants/<tenant>/ with a starting stack file per environment")
     new.add_argument("name", help="tenant id: 2-12 lowercase letters and digits, starting with a letter")
     new.add_argument("--env", action="append", help="prod or preprod; repeat for both (default: prod)")
     new.add_argument("--region", required=True, help="EU region, e.g. eu-west-1")
@@ -82,6 +82,8 @@ def _selected(args: argparse.Namespace) -> list[tenants.StackFile]:
         raise TenantError(f"--parallel {args.parallel}: give 1 or more stacks at once")
     if args.offline and args.operation != "preview":
         raise TenantError(f"--offline {args.operation}: only a preview runs offline; drop --offline")
+    if args.against is not None and not args.offline:
+        raise TenantError("--against compares offline previews: add --offline")
     if args.against is not None and not args.against.is_dir():
         raise TenantError(f"--against {args.against}: not a directory of an earlier run's <stack>.json files")
     stacks = tenants.stack_files()

@@ -17,6 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -114,14 +115,6 @@ def _settle_before_fork() -> None:
     gc.freeze()
 
 
-# Set in the parent before the fork, read by the children (fork copies it): no pickling of settings per task.
-_TASK: dict[str, Any] = {}
-
-
-def _preview_in_child(stack: str) -> StackPreview:
-    return preview_stack(stack, _TASK["out"], _TASK["against"])
-
-
 def preview_fleet(
     stacks: Sequence[str],
     workers: int,
@@ -147,10 +140,9 @@ def _previews(stacks: Sequence[str], workers: int, out: Path, against: Path | No
         yield from (preview_stack(stack, out, against) for stack in rest)
         return
     _settle_before_fork()
-    _TASK.update(out=out, against=against)
     # fork, not spawn or forkserver: the children must inherit the classes this process has loaded.
     with multiprocessing.get_context("fork").Pool(min(workers, len(rest))) as pool:
-        yield from pool.imap_unordered(_preview_in_child, rest)
+        yield from pool.imap_unordered(partial(preview_stack, out=out, against=against), rest)
 
 
 def summary_json(results: Sequence[StackPreview], seconds: float, workers: int) -> dict[str, Any]:

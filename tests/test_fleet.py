@@ -229,6 +229,8 @@ def test_the_cli_refuses_bad_fleet_options_before_any_stack_runs(capsys: pytest.
     assert "--offline up: only a preview runs offline" in capsys.readouterr().err
     assert cli_main(["fleet", "preview", "--offline", "--parallel", "0"]) == 2
     assert "--parallel 0: give 1 or more" in capsys.readouterr().err
+    assert cli_main(["fleet", "preview", "--against", "build"]) == 2
+    assert "--against compares offline previews: add --offline" in capsys.readouterr().err
 
 
 # --- the offline fleet preview ----------------------------------------------------------------------------------
