@@ -63,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _tenant(args: argparse.Namespace) -> int:
+    root = tenants.ROOT
     if args.action == "link":
-        made = tenants.link_stack_files()
+        made = tenants.link_stack_files(root)
         print("\n".join(f"linked {path.name}" for path in made) or "every stack file is linked")
         return 0
-    written = tenants.new_tenant(args.name, args.env or ["prod"], args.region, args.zones)
-    root = tenants.ROOT
+    written = tenants.new_tenant(args.name, args.env or ["prod"], args.region, args.zones, root)
     print("\n".join(f"wrote {path.relative_to(root)}" for path in written))
     stacks = [p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in written if p.parent == root]
     print(

@@ -237,12 +237,24 @@ def _defaults_note() -> str:
     fields = TenantConfig.model_fields
     bastion = fields["bastion"].default
     return (
-        f"# Everything not set here is the baseline's default: zones {fields['zones'].default}, vpnClientCidr "
-        f"{fields['vpn_client_cidr'].default},\n# logRetentionDays {fields['log_retention_days'].default}, bastion "
-        f"{bastion.instance_type} on {bastion.vpn_port}/{bastion.vpn_protocol}, Shield Advanced and object lock in "
-        "prod, no\n# exceptions (README: Stack configuration). Set a domain with `pulumi config set --path "
-        f"{PROJECT}:edge.domainName ...`.\n"
+        f"# Everything not set here is the baseline's default: vpnClientCidr {fields['vpn_client_cidr'].default}, "
+        f"logRetentionDays {fields['log_retention_days'].default},\n# bastion {bastion.instance_type} on "
+        f"{bastion.vpn_port}/{bastion.vpn_protocol}, Shield Advanced and object lock in prod, no exceptions (README: "
+        "Stack configuration).\n# No domain yet, so no load balancer: `pulumi config set --path "
+        f"{PROJECT}:edge.domainName app.example.com`.\n"
     )
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Lists indented under their key, as yamllint (and every stack file here) writes them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def stack_file_text(header: str, config: dict[str, Any]) -> str:
+    body = yaml.dump({"config": config}, Dumper=_BlockDumper, sort_keys=False, default_flow_style=None)
+    return f"{header}---\n{body}"
 
 
 def starting_config(
@@ -315,7 +327,7 @@ def new_tenant(
                 f"# Tenant {tenant}, {environment}: written by `secure-tenant tenant new`. Its vpcCidr comes from "
                 f"{POOL_FILE}\n# and overlaps no other stack's ranges.\n{_defaults_note()}"
             )
-            path.write_text(header + "---\n" + yaml.safe_dump({"config": config}, sort_keys=False))
+            path.write_text(stack_file_text(header, config))
             written.append(path)
         clients = folder / "vpn-clients.yml"
         clients.write_text(VPN_CLIENTS_TEMPLATE.format(tenant=tenant))

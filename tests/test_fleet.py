@@ -141,6 +141,15 @@ def test_a_stack_file_left_at_the_root_keeps_its_tenant_name_taken(project: Path
     assert _vpc(project / "tenants/initech/Pulumi.initech-prod.yaml") == IPv4Network("10.64.16.0/20")
 
 
+def test_a_new_tenants_files_pass_the_projects_yamllint(project: Path) -> None:
+    from yamllint import config, linter
+
+    rules = config.YamlLintConfig(file=str(ROOT / ".yamllint"))
+    for path in tenants.new_tenant("globex", ["prod", "preprod"], "eu-west-1", root=project):
+        problems = list(linter.run(path.read_text(), rules))
+        assert [f"{path.name}:{p.line}: {p.message}" for p in problems] == []
+
+
 @pytest.mark.parametrize("environment", ["prod", "preprod"])
 def test_a_new_tenant_passes_the_policy_pack_offline_without_any_edit(
     project: Path, environment: str
@@ -150,6 +159,24 @@ def test_a_new_tenant_passes_the_policy_pack_offline_without_any_edit(
     snapshot = evaluate(config, stack=f"globex-{environment}")
     assert snapshot.outputs["tenant"] == "globex" and len(snapshot.outputs["zones"]) == 3
     assert mandatory(run_pack(snapshot)) == []
+
+
+def test_the_cli_writes_a_tenant_and_says_what_to_run_next(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(tenants, "ROOT", project)
+    assert cli_main(["tenant", "new", "globex", "--region", "eu-north-1", "--zones", "3"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "wrote tenants/globex/Pulumi.globex-prod.yaml\n" in out and "wrote Pulumi.globex-prod.yaml\n" in out
+    )
+    assert "next: secure-tenant fleet preview --offline --tenant globex" in out
+    assert tenants.stack_files(project)[-1].region == "eu-north-1"
+    (project / "Pulumi.globex-prod.yaml").unlink()
+    assert cli_main(["tenant", "link"]) == 0
+    assert capsys.readouterr().out == "linked Pulumi.globex-prod.yaml\n"
+    assert cli_main(["tenant", "link"]) == 0
+    assert capsys.readouterr().out == "every stack file is linked\n"
 
 
 # --- the tenant folders -----------------------------------------------------------------------------------------
