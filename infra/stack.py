@@ -170,6 +170,8 @@ def _export_bastion(bastion: VpnBastion, config: TenantConfig) -> None:
             for host in bastion.hosts
         ],
     )
+    # The reviewer sees which Debian release and image the bastion boots (a pinned AMI says so).
+    pulumi.export("bastionImage", bastion.image.described())
     pulumi.export("bastionLogGroups", [group.name for group in bastion.log_groups])
     pulumi.export("dnsResolver", str(config.vpc_resolver))
     pulumi.export("vpnPort", config.bastion.vpn_port)

@@ -48,6 +48,9 @@ def render_text(snapshot: StackSnapshot) -> str:
         f"Stack {snapshot.stack}: tenant {outputs.get('tenant')}, environment {outputs.get('environment')}, "
         + f"region {outputs.get('region')}, zones {', '.join(outputs.get('zones', []))}",
     ]
+    image = report.bastion_image(outputs)
+    if image:
+        lines.append(f"Bastion image: {image}")
     exceptions = snapshot.exceptions
     lines.append(
         "Exceptions to the baseline: "

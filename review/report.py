@@ -99,6 +99,14 @@ def diff(previous: Mapping[str, Any], snapshot: StackSnapshot) -> list[Change]:
     return changes
 
 
+def bastion_image(outputs: Mapping[str, Any]) -> str | None:
+    """The Debian release and image the bastion boots, from the stack's `bastionImage` output."""
+    image = outputs.get("bastionImage")
+    if not image:
+        return None
+    return f"Debian {image['osRelease']}, {image['amiId']} ({image['name']})"
+
+
 def _counts(review: Review) -> str:
     kinds = ("create", "update", "replace", "delete")
     return ", ".join(f"{sum(c.kind == kind for c in review.changes)} to {kind}" for kind in kinds)
@@ -123,6 +131,9 @@ def render_markdown(review: Review) -> str:
             f"| {v.policy} | {v.control} | {v.level} | `{v.resource}` | {v.message} |"
             for v in review.verdicts
         ]
+    image = bastion_image(outputs)
+    if image:
+        lines.append(f"\n**Bastion image:** {image}")
     exceptions = snapshot.exceptions
     lines.append(
         "\n**Exceptions to the baseline:** "

@@ -13,8 +13,9 @@ import yaml
 from infra.baseline import INTERNET
 from infra.config import ConfigError, parse_config
 from infra.fakes import MOCK_ACCOUNT_ID
-from review import offline
+from review import offline, report
 from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
+from review.preview import render_text
 from tests.stacks import prefix
 
 PINNED_AMI = "ami-0123456789abcdef0"
@@ -92,7 +93,12 @@ def test_each_bastion_has_its_own_elastic_ip_and_no_other_public_address(
 # --- the instance ---------------------------------------------------------------------------------------------
 
 
-def test_debian_12_ami_is_looked_up_from_debians_account(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("bastion", "release"), [({}, 13), ({"osRelease": 12}, 12), ({"osRelease": "13"}, 13)]
+)
+def test_the_latest_ami_of_the_chosen_debian_release_is_looked_up_from_debians_account(
+    monkeypatch: pytest.MonkeyPatch, bastion: dict[str, Any], release: int
+) -> None:
     lookups: list[dict[str, Any]] = []
     answer = offline.CALL_FAKES["aws:ec2/getAmi:getAmi"]
 
@@ -101,14 +107,42 @@ def test_debian_12_ami_is_looked_up_from_debians_account(monkeypatch: pytest.Mon
         return answer(args, region)
 
     monkeypatch.setitem(offline.CALL_FAKES, "aws:ec2/getAmi:getAmi", recording)
-    stack = evaluate_stack("acme-preprod")
+    stack = evaluate_stack("acme-preprod", {"secure-tenant:bastion": bastion})
     (lookup,) = lookups
     assert lookup["owners"] == ["136693071363"]
     assert lookup["mostRecent"] is True
     filters = {f["name"]: f["values"] for f in lookup["filters"]}
-    assert filters["name"] == ["debian-12-amd64-*"]
+    assert filters["name"] == [f"debian-{release}-amd64-*"]
     assert filters["architecture"] == ["x86_64"]
-    assert first_bastion(stack).inputs["ami"] == answer(lookup, "eu-central-1")["id"]
+    image = answer(lookup, "eu-central-1")
+    assert fnmatchcase(image["name"], f"debian-{release}-amd64-*")
+    assert first_bastion(stack).inputs["ami"] == image["id"]
+    assert stack.outputs["bastionImage"] == {
+        "osRelease": release,
+        "amiId": image["id"],
+        "name": image["name"],
+    }
+
+
+def test_each_release_boots_its_own_image() -> None:
+    images = {
+        release: evaluate_stack("acme-preprod", {"secure-tenant:bastion": {"osRelease": release}}).outputs[
+            "bastionImage"
+        ]
+        for release in (12, 13)
+    }
+    assert images[12]["amiId"] != images[13]["amiId"]
+    assert images[12]["name"].startswith("debian-12-") and images[13]["name"].startswith("debian-13-")
+
+
+def test_the_preview_and_the_report_say_which_release_and_image_the_bastion_boots(
+    example_stack: StackSnapshot, configured_stack: StackSnapshot
+) -> None:
+    image = example_stack.outputs["bastionImage"]
+    shown = f"Debian 13, {image['amiId']} ({image['name']})"
+    assert f"Bastion image: {shown}" in render_text(example_stack).splitlines()
+    assert f"**Bastion image:** {shown}" in report.render_markdown(report.Review(example_stack, []))
+    assert f"Debian 13, {PINNED_AMI} (pinned by bastion.amiId)" in render_text(configured_stack)
 
 
 def test_a_pinned_ami_replaces_the_lookup(configured_stack: StackSnapshot) -> None:
@@ -291,6 +325,12 @@ def test_egress_is_limited_to_web_dns_time_and_admin_ssh_into_the_vpc(example_st
         ({"vpnProtocol": "tcp", "vpnPort": 22}, "bastion.vpnPort", "use e.g. 443"),
         ({"vpnProtocol": "icmp"}, "bastion.vpnProtocol", "'udp' or 'tcp'"),
         ({"amiId": "debian-12"}, "bastion.amiId", "not an AMI id"),
+        ({"osRelease": 11}, "bastion.osRelease", "use 13 or 12 (default 13)"),
+        ({"osRelease": "14"}, "bastion.osRelease", "use 13 or 12"),
+        ({"osRelease": "trixie"}, "bastion.osRelease", "use 13 or 12"),
+        ({"osRelease": 13.0}, "bastion.osRelease", "use 13 or 12"),
+        ({"osRelease": True}, "bastion.osRelease", "use 13 or 12"),
+        ({"osRelease": "1 3"}, "bastion.osRelease", "use 13 or 12"),
         ({"instanceType": "small"}, "bastion.instanceType", "not an EC2 instance type"),
         ({"vpnPort": 70000}, "bastion.vpnPort", "less than or equal to 65535"),
     ],

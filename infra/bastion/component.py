@@ -25,7 +25,7 @@ from infra.logs import encrypted_log_group
 from infra.naming import Naming
 from infra.network.config import Zone
 
-DEBIAN_12_AMI_NAME = "debian-12-amd64-*"
+DEBIAN_AMI_NAME = "debian-{release}-amd64-*"  # the name pattern of Debian's own amd64 images of a release
 SSM_MANAGED_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 AMAZON_TIME_SYNC = "169.254.169.123/32"
 # One group per log the bastion ships (CloudWatch agent, set up by Ansible): /<tenant>-<env>/bastion/<name>.
@@ -43,6 +43,20 @@ class VpnBastionArgs:
     public_subnet_ids: Mapping[Zone, pulumi.Input[str]]
     ebs_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class BastionImage:
+    """The image every bastion boots, as a reviewer sees it: the Debian release, the AMI and where it comes from."""
+
+    os_release: int
+    ami_id: pulumi.Input[str]
+    name: pulumi.Input[str]  # the AMI's name, or how it was chosen when pinned
+
+    def described(self) -> pulumi.Output[dict[str, object]]:
+        return pulumi.Output.all(self.ami_id, self.name).apply(
+            lambda values: {"osRelease": self.os_release, "amiId": values[0], "name": values[1]}
+        )
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,7 @@ class VpnBastion(pulumi.ComponentResource):
     security_group: aws.ec2.SecurityGroup
     role: aws.iam.Role
     hosts: list[BastionHost]
+    image: BastionImage
     log_groups: list[aws.cloudwatch.LogGroup]
 
     def __init__(self, name: str, args: VpnBastionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -112,6 +127,7 @@ class VpnBastion(pulumi.ComponentResource):
             naming.name("bastion-profile"), role=self.role.name, opts=pulumi.ResourceOptions(parent=self.role)
         )
 
+        self.image = self._image(config)
         zones = config.availability_zones if config.bastion.per_zone else config.availability_zones[:1]
         self.hosts = [self._host(naming, config, zone, args, profile, account_id) for zone in zones]
         self.register_outputs(
@@ -197,6 +213,25 @@ class VpnBastion(pulumi.ComponentResource):
         )
         return role
 
+    def _image(self, config: TenantConfig) -> BastionImage:
+        """Debian's latest image of bastion.osRelease from Debian's own account, unless bastion.amiId pins one."""
+        bastion = config.bastion
+        if bastion.ami_id is not None:
+            return BastionImage(bastion.os_release, bastion.ami_id, "pinned by bastion.amiId")
+        image = aws.ec2.get_ami_output(
+            owners=[DEBIAN_CLOUD_TEAM_ACCOUNT],
+            most_recent=True,
+            filters=[
+                aws.ec2.GetAmiFilterArgs(
+                    name="name", values=[DEBIAN_AMI_NAME.format(release=bastion.os_release)]
+                ),
+                aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+                aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+            ],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        return BastionImage(bastion.os_release, image.id, image.name)
+
     def _host(
         self,
         naming: Naming,
@@ -207,28 +242,14 @@ class VpnBastion(pulumi.ComponentResource):
         account_id: pulumi.Output[str],
     ) -> BastionHost:
         bastion = config.bastion
-        ami: pulumi.Input[str]
-        if bastion.ami_id is not None:
-            ami, ignore = bastion.ami_id, []
-        else:
-            ami = aws.ec2.get_ami_output(
-                owners=[DEBIAN_CLOUD_TEAM_ACCOUNT],
-                most_recent=True,
-                filters=[
-                    aws.ec2.GetAmiFilterArgs(name="name", values=[DEBIAN_12_AMI_NAME]),
-                    aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
-                    aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
-                ],
-                opts=pulumi.InvokeOutputOptions(parent=self),
-            ).id
-            # A newer Debian image must not silently replace the running bastion (and its VPN state): the host
-            # is patched in place by Ansible; pin bastion.amiId to roll to a new image deliberately.
-            ignore = ["ami"]
+        # A newer Debian image must not silently replace the running bastion (and its VPN state): the host is
+        # patched in place by Ansible; pin bastion.amiId to roll to a new image deliberately.
+        ignore = [] if bastion.ami_id is not None else ["ami"]
         name = naming.name("bastion", zone)
         prod = config.environment == "prod"
         instance = aws.ec2.Instance(
             name,
-            ami=ami,
+            ami=self.image.ami_id,
             instance_type=bastion.instance_type,
             subnet_id=args.public_subnet_ids[zone],
             vpc_security_group_ids=[self.security_group.id],

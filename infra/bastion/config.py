@@ -11,6 +11,10 @@ from infra.baseline import DEFAULT_VPN_PORT, DEFAULT_VPN_PROTOCOL, VpnProtocol
 from infra.model import ConfigKeyError, ConfigModel
 
 DEBIAN_CLOUD_TEAM_ACCOUNT = "136693071363"  # publishes Debian's official AMIs
+# Debian releases the roles harden (roles/*/vars/Debian-<release>.yml); 13 (trixie, stable) is the default, 12
+# (bookworm, oldstable) stays supported for bastions not yet rebuilt.
+DEBIAN_RELEASES = (13, 12)
+DEFAULT_DEBIAN_RELEASE = DEBIAN_RELEASES[0]
 
 
 class BastionConfig(ConfigModel):
@@ -18,6 +22,7 @@ class BastionConfig(ConfigModel):
 
     instance_type: str = "t3.small"
     ami_id: str | None = None
+    os_release: int = DEFAULT_DEBIAN_RELEASE
     per_zone: bool = False
     vpn_port: Annotated[int, Field(ge=1, le=65535)] = DEFAULT_VPN_PORT
     vpn_protocol: VpnProtocol = DEFAULT_VPN_PROTOCOL
@@ -38,6 +43,18 @@ class BastionConfig(ConfigModel):
         if value is not None and not re.fullmatch(r"ami-([0-9a-f]{8}|[0-9a-f]{17})", value):
             raise ValueError(f"{value!r} is not an AMI id: use e.g. ami-0123456789abcdef0, or leave it unset")
         return value
+
+    @field_validator("os_release", mode="before")
+    @classmethod
+    def _os_release(cls, value: object) -> int:
+        # Pulumi hands scalars over as text ("13"); True or 13.0 are no release numbers.
+        if isinstance(value, bool) or str(value).strip() not in map(str, DEBIAN_RELEASES):
+            supported = " or ".join(map(str, DEBIAN_RELEASES))
+            raise ValueError(
+                f"{value!r} is not a Debian release the roles harden: use {supported} "
+                f"(default {DEFAULT_DEBIAN_RELEASE})"
+            )
+        return int(str(value))
 
     @model_validator(mode="after")
     def _vpn_port_is_not_ssh(self) -> Self:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from hashlib import sha256
 from typing import Any
 from zlib import crc32
 
 import pulumi
 
-from infra.bastion.config import DEBIAN_CLOUD_TEAM_ACCOUNT
 from infra.fakes import CallFake, OutputFake
 from infra.network.fakes import next_address
 
-PREVIEW_DEBIAN_AMI = "ami-0deb1200000000000"
+# The build stamp of the image a preview finds: Debian names its images <pattern>-<date>-<build>.
+PREVIEW_IMAGE_BUILD = "20261101-0000"
 
 
 def _instance(args: pulumi.runtime.MockResourceArgs, _region: str) -> dict[str, Any]:
@@ -33,12 +34,23 @@ OUTPUT_FAKES: Mapping[str, OutputFake] = {
     "aws:ec2/instance:Instance": _instance,
     "aws:ec2/eip:Eip": _elastic_ip,
 }
-CALL_FAKES: Mapping[str, CallFake] = {
-    "aws:ec2/getAmi:getAmi": lambda _args, _region: {
-        "id": PREVIEW_DEBIAN_AMI,
-        "imageId": PREVIEW_DEBIAN_AMI,
-        "name": "debian-12-amd64-preview",
-        "ownerId": DEBIAN_CLOUD_TEAM_ACCOUNT,
-        "architecture": "x86_64",
+
+
+def _image(args: dict[str, Any], _region: str) -> dict[str, Any]:
+    """The newest image that the lookup's own owner and filters select: a lookup for another release, owner or
+    architecture gets another image, so a test sees what the program asked for, not a fixed answer."""
+    filters = {item["name"]: item["values"] for item in args.get("filters", [])}
+    (pattern,) = filters["name"]
+    (owner,) = args["owners"]
+    name = pattern.replace("*", PREVIEW_IMAGE_BUILD)
+    image_id = f"ami-{sha256(f'{owner}/{name}'.encode()).hexdigest()[:17]}"
+    return {
+        "id": image_id,
+        "imageId": image_id,
+        "name": name,
+        "ownerId": owner,
+        "architecture": filters.get("architecture", ["x86_64"])[0],
     }
-}
+
+
+CALL_FAKES: Mapping[str, CallFake] = {"aws:ec2/getAmi:getAmi": _image}
