@@ -121,8 +121,13 @@ def s_client(host, port: int, *args: str, conf: str | None = None):
     return host.run(env + shlex.join(client) + " </dev/null")
 
 
+def library_package(host) -> str:
+    """The OpenSSL library package of the host's Debian release (renamed in Debian 13's time_t transition)."""
+    return {"12": "libssl3", "13": "libssl3t64"}[host.system_info.release.split(".")[0]]
+
+
 def test_openssl_is_the_distributions_newest_build(host):
-    policy = host.check_output("apt-cache policy openssl libssl3")
+    policy = host.check_output(f"apt-cache policy openssl {library_package(host)}")
     installed = re.findall(r"Installed: (\S+)", policy)
     candidates = re.findall(r"Candidate: (\S+)", policy)
     assert len(installed) == 2 and installed == candidates, policy
@@ -240,7 +245,8 @@ def test_min_version_above_the_installed_library_fails_before_changing_anything(
     status, output = _converge(host, {"openssl_min_version": "99.0", "openssl_security_level": 3})
     assert status != 0
     assert re.search(
-        r"installed OpenSSL library is libssl3 3\.\d+\.\d+\S*, but openssl_min_version requires OpenSSL 99\.0",
+        rf"installed OpenSSL library is {library_package(host)} 3\.\d+\.\d+\S*, but openssl_min_version requires "
+        r"OpenSSL 99\.0",
         output,
     )
     assert "nothing was changed" in output
@@ -268,6 +274,17 @@ def test_policy_floor_written_as_a_letter_release_is_met_by_openssl_3(host):
     status, output = _converge(host, {"openssl_min_version": "1.1.1w"}, "--check")
     assert status == 0, output[-3000:]
     assert re.search(r"changed=0 .*failed=0", output)
+    # A policy floor below the release's own series does not lower it: Debian 13 still needs OpenSSL 3.5.
+    release_floor = {"12": "3.0.0", "13": "3.5.0"}[host.system_info.release.split(".")[0]]
+    assert f"meets {release_floor} (openssl_min_version 1.1.1w" in output
+
+
+def test_a_library_package_that_is_not_installed_is_refused_naming_the_releases_own(host):
+    status, output = _converge(host, {"openssl_library_package": "libssl1.1"})
+    assert status != 0
+    assert "The OpenSSL library package libssl1.1 is not installed; nothing was changed" in output
+    assert f"'s own is {library_package(host)})" in output
+    assert re.search(r"changed=0 .*failed=1", output)
 
 
 @pytest.mark.parametrize(
