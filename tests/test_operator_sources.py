@@ -1,5 +1,5 @@
-"""The bastion's group_vars give the host firewall's SSH sources and fail2ban's ignore list from one list, read
-through the real inventory and Ansible's own variable loading (no host needed)."""
+"""The bastion's group_vars give the host firewall's SSH sources, fail2ban's ignore list and sshd's penalty exemptions
+from one list, read through the real inventory and Ansible's own variable loading (no host needed)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ LOOPBACK = ["127.0.0.1/8", "::1"]
 
 
 def bastion_vars(management_cidrs: str) -> dict[str, list[str]]:
-    """The bastion's fail2ban ignore list and firewall SSH sources, as ansible-playbook would resolve them."""
+    """The bastion's fail2ban ignore list, sshd penalty exemptions and firewall SSH sources, as Ansible resolves them."""
     expression = (
-        "{{ {'ignore': intrusion_detection_fail2ban_ignoreip, 'ssh': host_firewall_allow"
-        " | selectattr('port', 'equalto', 22) | map(attribute='sources') | first} | to_json }}"
+        "{{ {'ignore': intrusion_detection_fail2ban_ignoreip, 'penalty': ssh_hardening_penalty_exempt_sources,"
+        " 'ssh': host_firewall_allow | selectattr('port', 'equalto', 22) | map(attribute='sources') | first}"
+        " | to_json }}"
     )
     result = subprocess.run(
         [
@@ -57,6 +58,7 @@ def test_fail2ban_never_bans_the_ranges_the_firewall_admits_ssh_from() -> None:
     vpn_clients = json.loads(OUTPUTS.read_text())["vpnClientCidr"]
     assert resolved["ssh"] == [vpn_clients, "192.0.2.0/28", "198.51.100.64/26"]
     assert resolved["ignore"] == LOOPBACK + resolved["ssh"]
+    assert resolved["penalty"] == resolved["ssh"]
 
 
 def test_without_management_ranges_only_the_vpn_clients_are_admitted_and_ignored() -> None:
