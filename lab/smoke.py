@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print("fresh-machine smoke: the README's install path on a new lab host (a few minutes)", flush=True)
     try:
-        host = hosts.create("fresh-machine")
+        # Debian 12: its python3 is the project's Python 3.11 (Debian 13 has 3.13 only; see scripts/apt-deps).
+        host = hosts.create("fresh-machine", "12")
     except hosts.LabError as error:
         print(f"fresh-machine smoke: {error}", file=sys.stderr)
         return 1
