@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab import hosts, progress, vault
-from review.offline import evaluate_stack
+from review.offline import evaluate_stack, stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "demo"
@@ -72,10 +72,15 @@ def bastion_playbook() -> list[str]:
     ]
 
 
-def prepare(stack: str, directory: Path) -> tuple[Path, list[str]]:
-    """The stack's outputs, evaluated offline and saved where the inventory reads them, and the playbook."""
+def prepare(stack: str, directory: Path, release: int | None = None) -> tuple[Path, list[str]]:
+    """The stack's outputs, evaluated offline (with bastion.osRelease set to `release` when given) and saved where
+    the inventory reads them, and the playbook."""
     directory.mkdir(parents=True, exist_ok=True)
-    outputs = evaluate_stack(stack).outputs
+    overrides = {}
+    if release is not None:
+        bastion = json.loads(stack_config(stack).get("secure-tenant:bastion", "{}"))
+        overrides["secure-tenant:bastion"] = {**bastion, "osRelease": release}
+    outputs = evaluate_stack(stack, overrides).outputs
     outputs_file = directory / f"{stack}-outputs.json"
     outputs_file.write_text(json.dumps(outputs, indent=2))
     return outputs_file, bastion_playbook()
@@ -133,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="acme-prod")
     parser.add_argument("--keep", action="store_true", help="leave the lab host running afterwards")
     parser.add_argument(
+        "--release", type=int, help="the bastion's Debian release (bastion.osRelease), else the stack's own"
+    )
+    parser.add_argument(
         "--install-seconds", type=float, help="wall time of `make deps` before the demo (for the summary)"
     )
     args = parser.parse_args(argv)
@@ -145,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.install_seconds is not None:
         demo.timed("install", args.install_seconds, "Debian packages and .venv from requirements.lock")
     try:
-        run_demo(demo, args.stack, args.keep)
+        run_demo(demo, args.stack, args.keep, args.release)
     except (DemoFailed, hosts.LabError) as error:
         print(demo.summary())
         print(f"\ndemo: {error}", file=sys.stderr)
@@ -154,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_demo(demo: Demo, stack: str, keep: bool) -> None:
+def run_demo(demo: Demo, stack: str, keep: bool, release: int | None = None) -> None:
     review = ROOT / "build" / f"{stack}-review.md"
     started = time.monotonic()
     preview = demo.run(
@@ -167,13 +175,17 @@ def run_demo(demo: Demo, stack: str, keep: bool) -> None:
         "preview", time.monotonic() - started, f"offline preview and policy pack: {review.relative_to(ROOT)}"
     )
 
+    # The lab host runs the Debian release the stack's bastion would boot.
+    outputs_file, playbook = prepare(stack, BUILD, release)
+    os_release = str(json.loads(outputs_file.read_text())["bastionImage"]["osRelease"])
     started = time.monotonic()
-    rootfs = hosts.ensure_rootfs()
-    demo.timed("lab root file system", time.monotonic() - started, f"Debian 12 for lab hosts: {rootfs}")
+    rootfs = hosts.ensure_rootfs(os_release)
+    demo.timed(
+        "lab root file system", time.monotonic() - started, f"Debian {os_release} for lab hosts: {rootfs}"
+    )
 
-    outputs_file, playbook = prepare(stack, BUILD)
-    host = hosts.create(f"{stack}-bastion")
-    print(f"lab host {host.lab_id} booted at {host.address} as the bastion of {stack}")
+    host = hosts.create(f"{stack}-bastion", os_release)
+    print(f"lab host {host.lab_id} booted at {host.address} (Debian {os_release}) as the bastion of {stack}")
     env = ansible_env(outputs_file, host)
     try:
         tasks = progress.count_tasks(playbook, env, ROOT)

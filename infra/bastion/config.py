@@ -22,6 +22,8 @@ class BastionConfig(ConfigModel):
 
     instance_type: str = "t3.small"
     ami_id: str | None = None
+    # Picks the image of a new bastion; a running one keeps its image (ignore_changes), so a change here rebuilds
+    # nothing: pin ami_id to move a bastion to another release deliberately.
     os_release: int = DEFAULT_DEBIAN_RELEASE
     per_zone: bool = False
     vpn_port: Annotated[int, Field(ge=1, le=65535)] = DEFAULT_VPN_PORT
