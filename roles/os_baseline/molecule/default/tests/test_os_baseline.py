@@ -352,11 +352,13 @@ def test_only_services_needrestart_defers_still_run_replaced_libraries(host):
 
 
 def test_a_service_using_a_replaced_library_is_restarted_after_apt(host):
-    # sshd maps libcrypto (libssl3); reinstalling the library replaces the file sshd has mapped.
+    # sshd maps libcrypto (libssl3, libssl3t64 on Debian 13); reinstalling the library replaces the file sshd has
+    # mapped.
+    library = "libssl3t64" if str(host.system_info.release).startswith("13") else "libssl3"
     with host.sudo():
         before = host.check_output("systemctl show ssh.service --property=ExecMainPID --value")
         assert "libcrypto.so.3" in host.check_output(f"cat /proc/{before}/maps")
-        reinstall = host.run("DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall libssl3")
+        reinstall = host.run(f"DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall {library}")
         assert reinstall.rc == 0, reinstall.stderr
         after = host.check_output("systemctl show ssh.service --property=ExecMainPID --value")
     assert after != before, reinstall.stdout
