@@ -9,6 +9,9 @@ from enum import StrEnum
 from typing import Literal
 
 PROJECT = "secure-tenant"  # the Pulumi project: stack config namespace and the `project` tag
+Environment = Literal["prod", "preprod"]
+# A tenant id: it prefixes every resource name (some of which AWS limits to 32 characters) and names its folder.
+TENANT_ID = r"[a-z][a-z0-9]{1,11}"
 
 # Regions in EU member states. London (eu-west-2) and Zurich (eu-central-2) are in Europe but not in the EU,
 # so they are refused: the policy says EU only.
@@ -86,6 +89,13 @@ WAIVED_POLICIES: dict[ExceptionName, frozenset[str]] = {
 }
 
 
+class RoleWaiver(StrEnum):
+    """The role variables that hold a waiver's justification: the role refuses its weakening without one."""
+
+    SHORT_AUDIT_LOG_RETENTION = "audit_logging_retention_exception"
+    VPN_WITHOUT_MFA = "openvpn_mfa_waiver"
+
+
 class Control(StrEnum):
     """Ids of controls.yaml that the code cites (Config rules, firewall rule messages, resource descriptions)."""
 
@@ -96,6 +106,7 @@ class Control(StrEnum):
     CRY_01 = "CRY-01"
     CRY_03 = "CRY-03"
     EDGE_01 = "EDGE-01"
+    EDGE_02 = "EDGE-02"
     EDGE_03 = "EDGE-03"
     EDGE_04 = "EDGE-04"
     HST_01 = "HST-01"
@@ -104,3 +115,19 @@ class Control(StrEnum):
     NET_03 = "NET-03"
     NET_05 = "NET-05"
     NET_06 = "NET-06"
+
+
+# The control each waivable setting weakens; a control no setting names is mandatory (it cannot be waived).
+WAIVABLE_SETTINGS: dict[ExceptionName | RoleWaiver, Control] = {
+    ExceptionName.SHORT_LOG_RETENTION: Control.LOG_02,
+    ExceptionName.NO_SHIELD_ADVANCED: Control.EDGE_02,
+    ExceptionName.LOG_ARCHIVE_WITHOUT_OBJECT_LOCK: Control.LOG_02,
+    ExceptionName.SHORT_LOG_ARCHIVE_RETENTION: Control.LOG_02,
+    ExceptionName.LOAD_BALANCER_LOGS_SSE_S3: Control.CRY_01,
+    ExceptionName.SHORT_BACKUP_RETENTION: Control.BAK_01,
+    ExceptionName.SHORT_MONTHLY_BACKUP_RETENTION: Control.BAK_01,
+    ExceptionName.BACKUP_VAULT_WITHOUT_LOCK: Control.BAK_01,
+    ExceptionName.WIDE_ADMIN_RANGES: Control.ACC_01,
+    RoleWaiver.SHORT_AUDIT_LOG_RETENTION: Control.LOG_02,
+    RoleWaiver.VPN_WITHOUT_MFA: Control.ACC_03,
+}

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import Annotated, Any, Self, get_args
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -21,7 +21,15 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_valid
 
 from infra.audit.config import AuditConfig
 from infra.backups.config import BackupsConfig
-from infra.baseline import EU_REGIONS, MIN_LOG_RETENTION_DAYS, PROJECT, ExceptionName
+from infra.baseline import (
+    EU_REGIONS,
+    MIN_LOG_RETENTION_DAYS,
+    PROJECT,
+    TENANT_ID,
+    WAIVABLE_SETTINGS,
+    Environment,
+    ExceptionName,
+)
 from infra.bastion.config import BastionConfig
 from infra.edge.config import EdgeConfig
 from infra.firewall.config import FirewallConfig, checked_policy
@@ -42,6 +50,7 @@ from infra.network.config import (
     check_vpn_client_cidr,
     subnet_cidr,
 )
+from infra.waivers import WAIVERS_FILE, WaiverError, stack_exceptions, waiver_file, waivers_in_force
 
 # The only values CloudWatch Logs accepts for retention_in_days.
 CLOUDWATCH_RETENTION_DAYS = (
@@ -68,7 +77,9 @@ CLOUDWATCH_RETENTION_DAYS = (
     3288,
     3653,
 )
-Environment = Literal["prod", "preprod"]
+# Fields of the model that are no `secure-tenant:` stack key: the region is aws:region, and the exceptions come
+# from the tenant's waiver file.
+NOT_STACK_KEYS = frozenset({"region", "exceptions"})
 
 
 class ConfigError(Exception):
@@ -86,6 +97,7 @@ class TenantConfig(ConfigModel):
     admin_cidrs: tuple[IPv4Network, ...] = ()
     vpn_client_cidr: IPv4Network = DEFAULT_VPN_CLIENT_CIDR
     log_retention_days: int = MIN_LOG_RETENTION_DAYS
+    # From the tenant's waiver file (infra/waivers.py), never from the stack file: one place for every waiver.
     exceptions: dict[str, str] = Field(default_factory=dict)
     extra_tags: dict[str, str] = Field(default_factory=dict)
     edge: EdgeConfig = EdgeConfig()
@@ -100,7 +112,7 @@ class TenantConfig(ConfigModel):
     @field_validator("tenant")
     @classmethod
     def _tenant_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z][a-z0-9]{1,11}", value):
+        if not re.fullmatch(TENANT_ID, value):
             raise ValueError(
                 f"{value!r} is not a tenant id: use 2-12 lowercase letters and digits, starting with a letter "
                 "(it prefixes every resource name, some of which AWS limits to 32 characters)"
@@ -112,17 +124,6 @@ class TenantConfig(ConfigModel):
     def _eu_region(cls, value: str) -> str:
         if value not in EU_REGIONS:
             raise ValueError(f"{value!r} is not in the EU: use one of {', '.join(sorted(EU_REGIONS))}")
-        return value
-
-    @field_validator("exceptions")
-    @classmethod
-    def _known_exceptions(cls, value: dict[str, str]) -> dict[str, str]:
-        names = [name.value for name in ExceptionName]
-        for name in value:
-            if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f"did you mean {close[0]}?" if close else f"the baseline knows {', '.join(names)}"
-                raise ValueError(f"{name!r} is not an exception to the baseline: {hint}")
         return value
 
     @field_validator("vpc_cidr")
@@ -177,12 +178,13 @@ class TenantConfig(ConfigModel):
         return self
 
     def require_exception(self, name: str, problem: str) -> None:
-        """Refuse a weakening of the baseline unless the stack names it as an exception with a justification."""
+        """Refuse a weakening of the baseline unless the tenant's waiver file waives it for this environment."""
         justification = self.exceptions.get(name, "")
         if not justification.strip():
             raise ConfigKeyError(
-                "exceptions",
-                f"{problem}; fix the value, or set exceptions.{name} to a written justification to accept it",
+                waiver_file(self.tenant),
+                f"{problem}; fix the value, or waive {name} (control {WAIVABLE_SETTINGS[ExceptionName(name)]}) "
+                f"for {self.environment} in {waiver_file(self.tenant)} with a justification, approver and expiry",
             )
 
     @property
@@ -237,7 +239,7 @@ def valid_keys(path: Sequence[str | int]) -> list[str]:
     if model is None:
         return []
     keys = [field.alias or name for name, field in model.model_fields.items()]
-    return [key for key in keys if key != "region"] if model is TenantConfig else keys
+    return [key for key in keys if key not in NOT_STACK_KEYS] if model is TenantConfig else keys
 
 
 def _unknown_key(path: Sequence[str | int]) -> str:
@@ -261,7 +263,10 @@ def _describe(error: ValidationError) -> str:
         elif problem["type"] == "missing":
             message = "missing: set it with `pulumi config set`"
         namespace = "aws" if key == "region" else PROJECT
-        lines.append(f"  {namespace}:{key}: {message}")
+        # A weakening without its waiver belongs to the waiver file, which is no stack key.
+        lines.append(
+            f"  {key}: {message}" if key.endswith(WAIVERS_FILE) else f"  {namespace}:{key}: {message}"
+        )
     return "invalid stack configuration:\n" + "\n".join(lines)
 
 
@@ -282,17 +287,41 @@ def load_config() -> TenantConfig:
     """Read the stack config of the running Pulumi program once; every `secure-tenant:` key is validated."""
     project = pulumi.Config(PROJECT)
     values: dict[str, Any] = {"region": pulumi.Config("aws").get("region")}
-    known = {field.alias or name for name, field in TenantConfig.model_fields.items()} - {"region"}
+    known = {field.alias or name for name, field in TenantConfig.model_fields.items()} - NOT_STACK_KEYS
     given = {key.removeprefix(f"{PROJECT}:") for key in _stack_keys() if key.startswith(f"{PROJECT}:")}
     for key in sorted(known | given):
         if key == "region":
             raise ConfigError(
                 f"invalid stack configuration:\n  {PROJECT}:region: unknown key: the region is aws:region"
             )
+        if key == "exceptions":
+            raise ConfigError(
+                f"invalid stack configuration:\n  {PROJECT}:exceptions: waivers live in the tenant's waiver file "
+                f"now: move each exception to {waiver_file(str(project.get('tenant')))} (control, setting, "
+                "environments, justification, approved_by, expires) and remove this key"
+            )
         raw = project.get(key)
         if raw is not None:
             values[key] = _structured(key, raw)
+    values["exceptions"] = _stack_waivers(values.get("tenant"), values.get("environment"))
     return parse_config({key: value for key, value in values.items() if value is not None})
+
+
+def _stack_waivers(tenant: object, environment: object) -> dict[str, str]:
+    """The exceptions the tenant's waiver file grants this environment.
+
+    None while the tenant or the environment is not valid: parse_config then names that key.
+    """
+    if (
+        not isinstance(tenant, str)
+        or not re.fullmatch(TENANT_ID, tenant)
+        or environment not in get_args(Environment)
+    ):
+        return {}
+    try:
+        return stack_exceptions(waivers_in_force(tenant, str(environment)))
+    except WaiverError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _structured(key: str, raw: str) -> Any:

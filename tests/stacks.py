@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+import yaml
 
+from infra import waivers
+from infra.baseline import WAIVABLE_SETTINGS, ExceptionName, RoleWaiver
 from infra.config import ConfigError, parse_config
 from infra.naming import tenant_prefix
-from review.offline import DeclaredResource, StackSnapshot
+from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
 
 # A valid prod stack config, the smallest the program accepts: everything else takes its default.
 VALID: dict[str, Any] = {
@@ -34,3 +43,42 @@ def prefix(stack: StackSnapshot) -> str:
 def named(stack: StackSnapshot, purpose: str, zone: str | None = None) -> DeclaredResource:
     """The resource named `<tenant>-<env>-<purpose>[-<zone suffix>]`, for a zone given by its AWS name."""
     return stack.named(f"{prefix(stack)}-{purpose}" + (f"-{zone[-1]}" if zone else ""))
+
+
+def waiver(
+    setting: str, justification: str, environments: tuple[str, ...] = ("prod", "preprod")
+) -> dict[str, Any]:
+    """A waiver entry of a waiver file, approved now for 90 days, naming the control its setting weakens."""
+    name: ExceptionName | RoleWaiver = (
+        ExceptionName(setting) if setting in set(ExceptionName) else RoleWaiver(setting)
+    )
+    return {
+        "control": str(WAIVABLE_SETTINGS[name]),
+        "setting": setting,
+        "environments": list(environments),
+        "justification": justification,
+        "approved_by": "Dana Ruiz, CISO",
+        "expires": date.today() + timedelta(days=90),
+    }
+
+
+def write_waivers(tenants: Path, *entries: Mapping[str, Any], tenant: str = "acme") -> Path:
+    """tenants/<tenant>/waivers.yaml holding these waivers, in a tenants folder of the test's own."""
+    path = tenants / tenant / waivers.WAIVERS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"waivers": [dict(entry) for entry in entries]}))
+    return path
+
+
+@contextmanager
+def waived(exceptions: Mapping[str, str]) -> Iterator[Path]:
+    """The example tenant's waiver file with these exceptions (setting: justification), in a folder of its own."""
+    with tempfile.TemporaryDirectory() as folder, mock.patch.object(waivers, "TENANTS", Path(folder)):
+        write_waivers(Path(folder), *(waiver(name, why) for name, why in exceptions.items()))
+        yield Path(folder)
+
+
+def evaluate_waived(stack: str, overrides: Mapping[str, Any], exceptions: Mapping[str, str]) -> StackSnapshot:
+    """An example stack with some config changed and these exceptions waived in its tenant's waiver file."""
+    with waived(exceptions):
+        return evaluate_stack(stack, overrides)

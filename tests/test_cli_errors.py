@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from review import offline
 from review.preview import main as preview_main
+from tests.stacks import waived, waiver, write_waivers
 
 VALID_STACK = """\
 config:
@@ -72,8 +74,8 @@ def refusal(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
             "secure-tenant:extraTags: '{oops' starts like a list or mapping",
         ),
         (
-            VALID_STACK + "  secure-tenant:exceptions: {shortLogRetenton: lab}\n",
-            "did you mean shortLogRetention?",
+            VALID_STACK + "  secure-tenant:exceptions: {shortLogRetention: lab}\n",
+            "secure-tenant:exceptions: waivers live in the tenant's waiver file now: move each exception to tenants/",
         ),
     ],
 )
@@ -107,6 +109,24 @@ def test_a_broken_set_is_refused_naming_it(
     stacks: Path, capsys: pytest.CaptureFixture[str], setting: str, says: str
 ) -> None:
     assert says in refusal(capsys, "--stack", "good", "--set", setting)
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        (
+            {"control": "LOG-20"},
+            "tenants/acme/waivers.yaml: invalid waivers:\n  waivers[0].control: 'LOG-20'",
+        ),
+        ({"expires": date(2026, 1, 31)}, "shortLogRetention (LOG-02) expired on 2026-01-31 for preprod"),
+    ],
+)
+def test_a_bad_or_expired_waiver_stops_the_preview_naming_the_entry(
+    stacks: Path, capsys: pytest.CaptureFixture[str], entry: dict[str, object], says: str
+) -> None:
+    with waived({}) as tenants:
+        write_waivers(tenants, {**waiver("shortLogRetention", "a lab tenant, logs go to the SIEM"), **entry})
+        assert says in refusal(capsys, "--stack", "good")
 
 
 def test_bad_against_save_and_markdown_paths_are_refused_before_the_preview_runs(

@@ -13,7 +13,7 @@ from infra.config import ConfigError, parse_config
 from infra.edge.component import MANAGED_RULE_GROUPS
 from infra.fakes import MOCK_ACCOUNT_ID
 from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
-from tests.stacks import VALID, config_error, prefix
+from tests.stacks import VALID, config_error, evaluate_waived, prefix
 
 PREPROD_DOMAIN = "app.preprod.acme.example.com"
 # Policies AWS offers that negotiate TLS 1.0 or 1.1, or (Ext) weaken the TLS 1.2 cipher list.
@@ -413,11 +413,12 @@ def test_preprod_can_turn_shield_advanced_on(configured_stack: StackSnapshot) ->
 
 def test_prod_without_shield_advanced_needs_a_named_exception() -> None:
     edge = {"domainName": "app.acme.example.com", "shieldAdvanced": False}
-    with pytest.raises(ConfigError, match="exceptions.noShieldAdvanced"):
+    with pytest.raises(ConfigError, match=r"waive noShieldAdvanced \(control EDGE-02\) for prod"):
         evaluate_stack("acme-prod", {"secure-tenant:edge": edge})
-    stack = evaluate_stack(
+    stack = evaluate_waived(
         "acme-prod",
-        {"secure-tenant:edge": edge, "secure-tenant:exceptions": {"noShieldAdvanced": "covered by the CDN"}},
+        {"secure-tenant:edge": edge},
+        {"noShieldAdvanced": "covered by the CDN's own DDoS service"},
     )
     assert stack.outputs["shieldAdvanced"] is False
     assert not stack.of_type("aws:shield/protection:Protection")
@@ -444,12 +445,10 @@ def test_no_alb_access_logs_while_the_archive_has_no_sse_s3_bucket_for_them(
 
 
 def test_alb_access_logs_go_to_the_archives_access_log_bucket_once_its_policy_admits_elb() -> None:
-    stack = evaluate_stack(
+    stack = evaluate_waived(
         "acme-preprod",
-        {
-            "secure-tenant:logArchive": {"loadBalancerAccessLogs": True},
-            "secure-tenant:exceptions": {"loadBalancerLogsSseS3": "ELB delivers only into SSE-S3 buckets"},
-        },
+        {"secure-tenant:logArchive": {"loadBalancerAccessLogs": True}},
+        {"loadBalancerLogsSseS3": "ELB delivers only into SSE-S3 buckets"},
     )
     alb = one(stack, "aws:lb/loadBalancer:LoadBalancer")
     (bucket,) = [

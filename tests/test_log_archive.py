@@ -10,7 +10,7 @@ import pytest
 from infra.config import ConfigError
 from infra.fakes import MOCK_ACCOUNT_ID
 from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
-from tests.stacks import prefix
+from tests.stacks import evaluate_waived, prefix
 
 LB_LOGS_EXCEPTION = {"loadBalancerLogsSseS3": "ALB access logs are required by the tenant's SOC"}
 
@@ -18,12 +18,8 @@ LB_LOGS_EXCEPTION = {"loadBalancerLogsSseS3": "ALB access logs are required by t
 @pytest.fixture(scope="module")
 def access_log_stack() -> StackSnapshot:
     """acme-prod with load balancer access logs accepted by their named exception."""
-    return evaluate_stack(
-        "acme-prod",
-        {
-            "secure-tenant:logArchive": {"loadBalancerAccessLogs": True},
-            "secure-tenant:exceptions": LB_LOGS_EXCEPTION,
-        },
+    return evaluate_waived(
+        "acme-prod", {"secure-tenant:logArchive": {"loadBalancerAccessLogs": True}}, LB_LOGS_EXCEPTION
     )
 
 
@@ -188,7 +184,9 @@ def test_load_balancer_access_logs_need_their_named_exception() -> None:
     with pytest.raises(ConfigError) as raised:
         evaluate_stack("acme-prod", {"secure-tenant:logArchive": {"loadBalancerAccessLogs": True}})
     message = str(raised.value)
-    assert "secure-tenant:exceptions" in message and "exceptions.loadBalancerLogsSseS3" in message
+    assert (
+        "tenants/acme/waivers.yaml: " in message and "waive loadBalancerLogsSseS3 (control CRY-01)" in message
+    )
     assert "SSE-S3" in message
 
 
@@ -223,13 +221,10 @@ def test_load_balancer_logs_get_their_own_hardened_sse_s3_bucket(access_log_stac
 def test_elb_delivers_this_accounts_access_logs_as_its_region_requires(
     region: str, principal: dict[str, str]
 ) -> None:
-    stack = evaluate_stack(
+    stack = evaluate_waived(
         "acme-preprod",
-        {
-            "aws:region": region,
-            "secure-tenant:logArchive": {"loadBalancerAccessLogs": True},
-            "secure-tenant:exceptions": LB_LOGS_EXCEPTION,
-        },
+        {"aws:region": region, "secure-tenant:logArchive": {"loadBalancerAccessLogs": True}},
+        LB_LOGS_EXCEPTION,
     )
     bucket = stack.named(f"{prefix(stack)}-lb-access-logs-bucket")
     statement = policy_of(stack, bucket)["ElbWritesThisAccountsAccessLogs"]
@@ -244,16 +239,13 @@ def test_prod_without_object_lock_is_refused_without_a_named_exception() -> None
     message = str(raised.value)
     assert (
         "logArchive.objectLock is off for prod" in message
-        and "exceptions.logArchiveWithoutObjectLock" in message
+        and "waive logArchiveWithoutObjectLock (control LOG-02) for prod" in message
     )
 
 
 def test_prod_without_object_lock_is_built_and_shown_with_its_exception() -> None:
     exception = {"logArchiveWithoutObjectLock": "archive replicated to the SOC's locked bucket"}
-    stack = evaluate_stack(
-        "acme-prod",
-        {"secure-tenant:logArchive": {"objectLock": False}, "secure-tenant:exceptions": exception},
-    )
+    stack = evaluate_waived("acme-prod", {"secure-tenant:logArchive": {"objectLock": False}}, exception)
     assert archive(stack).inputs["objectLockEnabled"] is False
     assert not stack.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
     assert stack.outputs["exceptions"] == exception
@@ -263,15 +255,11 @@ def test_short_archive_retention_needs_a_named_exception() -> None:
     with pytest.raises(ConfigError) as raised:
         evaluate_stack("acme-preprod", {"secure-tenant:logArchive": {"retentionDays": 90}})
     assert "logArchive.retentionDays 90 is below 400" in str(raised.value)
-    assert "exceptions.shortLogArchiveRetention" in str(raised.value)
-    stack = evaluate_stack(
+    assert "waive shortLogArchiveRetention " in str(raised.value)
+    stack = evaluate_waived(
         "acme-preprod",
-        {
-            "secure-tenant:logArchive": {"retentionDays": 60},
-            "secure-tenant:exceptions": {
-                "shortLogArchiveRetention": "test environment, synthetic traffic only"
-            },
-        },
+        {"secure-tenant:logArchive": {"retentionDays": 60}},
+        {"shortLogArchiveRetention": "test environment, synthetic traffic only"},
     )
     (lifecycle,) = stack.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
     (rule,) = lifecycle.inputs["rules"]

@@ -18,6 +18,7 @@ from policy.view import ResourceCheck, StackCheck, StackResource, StackView
 from review.offline import StackSnapshot, evaluate, evaluate_stack, stack_config
 from review.pack_runner import enforcement_levels, mandatory, policy_pack_config, run_pack
 from tests.fixtures.broken_stack import broken_program
+from tests.stacks import evaluate_waived
 
 TAGS = {"tenant": "acme", "environment": "prod"}
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/key-1"
@@ -1245,8 +1246,7 @@ def test_each_exception_of_the_config_touches_exactly_its_policies(
     exception: str, settings: dict[str, Any], policies: set[str]
 ) -> None:
     overrides = {f"secure-tenant:{key}": value for key, value in settings.items()}
-    overrides["secure-tenant:exceptions"] = {exception: JUSTIFIED}
-    stack = evaluate_stack("acme-prod", overrides)
+    stack = evaluate_waived("acme-prod", overrides, {exception: JUSTIFIED})
     # Only its policies fail, and with the stack's own enforcement they are advisory, marked as waived by it.
     assert {v.policy for v in run_pack(stack, {"all": "mandatory"})} == policies
     assert {(v.policy, v.enforcement, v.waived_by) for v in run_pack(stack)} == {
