@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.stacks import waiver, write_waivers
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 FLEET = ROOT / "playbooks" / "inventory" / "fleet.secure_tenant.yml"
@@ -170,6 +172,98 @@ def test_a_tenant_without_a_clients_file_gets_no_clients_from_another_tenant(tmp
     hostvars = listed(path)["_meta"]["hostvars"]
     assert "secure_tenant_vpn_clients" not in hostvars["globex-prod-bastion-a"]
     assert hostvars["acme-prod-bastion-a"]["secure_tenant_vpn_clients"] == CLIENTS["acme"]
+
+
+def test_each_host_carries_the_role_waivers_of_its_tenant_environment_only(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    no_mfa = waiver(
+        "openvpn_mfa_waiver", "the preprod bastion is reached from the lab network only", ("preprod",)
+    )
+    short_audit = waiver("audit_logging_retention_exception", "disks are small; rsyslog forwards to the SIEM")
+    stack_side = waiver("shortLogRetention", "flow logs copied to the SOC's own archive for 13 months")
+    write_waivers(tmp_path / "tenants", no_mfa, short_audit, stack_side)
+    hostvars = listed(path)["_meta"]["hostvars"]
+    statement = (
+        f"{short_audit['justification']} (approved by Dana Ruiz, CISO, expires {short_audit['expires']})"
+    )
+    preprod = hostvars["acme-preprod-bastion-a"]
+    assert preprod["openvpn_mfa_waiver"].startswith(no_mfa["justification"] + " (approved by Dana Ruiz, CISO")
+    assert preprod["audit_logging_retention_exception"] == statement
+    assert set(preprod["secure_tenant_waivers"]) == {
+        "openvpn_mfa_waiver",
+        "audit_logging_retention_exception",
+    }
+    for host in ALL_HOSTS[1:4]:
+        assert "openvpn_mfa_waiver" not in hostvars[host], host
+        assert hostvars[host]["secure_tenant_waivers"] == {"audit_logging_retention_exception": statement}
+    for host in ALL_HOSTS:
+        assert "shortLogRetention" not in hostvars[host]  # the stack's side: the program reads it
+    for host in ALL_HOSTS[4:]:  # globex has no waiver file
+        assert hostvars[host]["secure_tenant_waivers"] == {}
+        assert "audit_logging_retention_exception" not in hostvars[host]
+
+
+@pytest.mark.parametrize(
+    ("entry", "needles"),
+    [
+        (
+            {"expires": "2026-01-31"},
+            (
+                "tenants/acme/waivers.yaml: the waiver of openvpn_mfa_waiver (ACC-03) expired on 2026-01-31",
+                "Renew it",
+            ),
+        ),
+        (
+            {"control": "ACC-3"},
+            ("waivers[0].control: 'ACC-3' is not a control of controls.yaml: did you mean ACC-03?",),
+        ),
+        ({"control": "LOG-02"}, ("setting openvpn_mfa_waiver weakens control ACC-03, not LOG-02",)),
+    ],
+)
+def test_a_bad_or_expired_waiver_stops_the_inventory_naming_it(
+    tmp_path: Path, entry: dict[str, Any], needles: tuple[str, ...]
+) -> None:
+    path = config(tmp_path)
+    no_mfa = waiver("openvpn_mfa_waiver", "the preprod bastion is reached from the lab network only")
+    write_waivers(tmp_path / "tenants", {**no_mfa, **entry})
+    refused(path, *needles)
+
+
+def test_a_role_waiver_set_outside_the_waiver_file_stops_the_bastion_play_before_any_change(
+    tmp_path: Path,
+) -> None:
+    path = config(tmp_path, stacks=["acme-preprod"])
+
+    def play(*extra_vars: str) -> subprocess.CompletedProcess[str]:
+        """Only the play's waiver check (tag `waivers`), on this controller instead of the bastion."""
+        local = (
+            "ansible_connection=local",
+            "ansible_become=false",
+            f"ansible_python_interpreter={sys.executable}",
+        )
+        return subprocess.run(
+            [str(BIN / "ansible-playbook"), "-i", str(path), "playbooks/bastion.yml", "--tags", "waivers"]
+            + [arg for extra in (*local, *extra_vars) for arg in ("-e", extra)],
+            env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_GATHERING": "explicit"},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    assert play().returncode == 0
+    sneaked = play("openvpn_mfa_waiver=accepted by me, trust me on this one")
+    assert sneaked.returncode != 0
+    assert (
+        "openvpn_mfa_waiver on acme-preprod-bastion-a is set outside tenants/acme/waivers.yaml"
+        in sneaked.stdout
+    )
+    no_mfa = waiver(
+        "openvpn_mfa_waiver", "the preprod bastion is reached from the lab network only", ("preprod",)
+    )
+    write_waivers(tmp_path / "tenants", no_mfa)
+    assert play().returncode == 0
+    assert play("openvpn_mfa_waiver=a justification of my own, longer than the file's").returncode != 0
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,9 @@ from typing import Any
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 
+from infra.baseline import RoleWaiver
+from infra.waivers import WaiverError, role_variables, waivers_in_force
+
 DOCUMENTATION = r"""
 name: secure_tenant
 short_description: Bastions of secure-tenant stacks, from Pulumi stack outputs or saved outputs files
@@ -31,6 +34,11 @@ description:
   - Host variables are the stack's facts as C(secure_tenant_*) (mapped onto the roles by
     playbooks/group_vars/bastions.yml), plus every variable of the tenant's C(tenants/<tenant>/vpn-clients.yml)
     (its C(secure_tenant_vpn_clients)), so one run over several tenants keeps each tenant's clients.
+  - The role-side waivers of the host's tenant environment, from C(tenants/<tenant>/waivers.yaml)
+    (infra/waivers.py); each sets its role variable (e.g. C(openvpn_mfa_waiver)) to its justification and
+    approval, C(secure_tenant_waivers) maps them all and C(secure_tenant_waiver_variables) lists every role waiver
+    variable (playbooks/bastion.yml refuses one set any other way). A waiver file with a bad entry, or with an
+    expired waiver for the environment, is refused.
   - Outputs come from C(pulumi stack output --json --show-secrets --stack <stack>) for each stack, or, offline, from
     saved outputs files (option O(outputs)).
   - Relative paths in the configuration file are relative to that file; paths from environment variables are
@@ -378,6 +386,18 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
             )
         return dict(data)
 
+    def _waiver_vars(self, tenant: str, env: str) -> dict[str, Any]:
+        """The roles' waiver variables of the tenant environment, also as secure_tenant_waivers."""
+        try:
+            variables = role_variables(waivers_in_force(tenant, env, tenants=self._tenants_dir()))
+        except WaiverError as error:
+            raise StackError(str(error)) from None
+        return {
+            **variables,
+            "secure_tenant_waivers": variables,
+            "secure_tenant_waiver_variables": [str(variable) for variable in RoleWaiver],
+        }
+
     def _add_stack(
         self, stack: str, outputs: Mapping[str, Any], overrides: Mapping[str, str], cidrs: list[str]
     ) -> None:
@@ -394,6 +414,7 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
             "secure_tenant_vpn_protocol": outputs.get("vpnProtocol") or "udp",
             "secure_tenant_management_cidrs": cidrs,
             **self._tenant_vars(tenant),
+            **self._waiver_vars(tenant, env),
         }
         groups = ["bastions", _group("tenant", tenant), _group("env", env), _group(tenant, env)]
         for host in outputs["bastionHosts"]:
