@@ -3,6 +3,8 @@
 Policy checks run the pack now on every stack of the fleet (the offline fleet preview, `secure-tenant fleet preview
 --offline`), and the page ends with the fleet: one summary and a row per stack; test checks run the named tests now (pytest, JUnit XML);
 molecule checks read the results of the last molecule run (build/molecule/results.json), with its time.
+Waivers come from every tenant's waiver file (tenants/<tenant>/waivers.yaml): a control is `waived` in the tenant
+environments a waiver covers, and `waiver expired` (a failure) where the waiver's last day has passed.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import argparse
 import html
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
@@ -34,6 +38,9 @@ from evidence.controls import (
 )
 from fleet.report import counts as fleet_counts
 from fleet.report import fleet_markdown
+from infra import waivers
+from infra.baseline import TENANT_ID
+from infra.waivers import Waiver, WaiverError, load_waivers
 
 if TYPE_CHECKING:
     from fleet.offline import StackPreview
@@ -158,6 +165,57 @@ def collect(controls: list[Control], fleet: Sequence[StackPreview]) -> dict[str,
     return results
 
 
+@dataclass(frozen=True)
+class WaiverStatus:
+    """One waiver as it stands in one tenant environment."""
+
+    tenant: str
+    environment: str
+    waiver: Waiver
+    expired: bool
+
+    @property
+    def stack(self) -> str:
+        return f"{self.tenant}-{self.environment}"
+
+    @property
+    def status(self) -> str:
+        return "waiver expired" if self.expired else "waived"
+
+    @property
+    def detail(self) -> str:
+        w = self.waiver
+        return f"{w.setting}: {w.justification} (approved by {w.approved_by}, expires {w.expires})"
+
+
+def waiver_statuses(today: date, tenants: Path | None = None) -> dict[str, list[WaiverStatus]]:
+    """Each control's waivers per tenant environment, from every tenant's waiver file."""
+    statuses: dict[str, list[WaiverStatus]] = defaultdict(list)
+    for folder in sorted((tenants or waivers.TENANTS).iterdir()):
+        if not (folder.is_dir() and re.fullmatch(TENANT_ID, folder.name)):
+            continue
+        for waiver in load_waivers(folder.name, tenants).waivers:
+            for environment in waiver.environments:
+                statuses[waiver.control].append(
+                    WaiverStatus(folder.name, environment, waiver, waiver.expired(today))
+                )
+    return statuses
+
+
+def stack_columns(statuses: dict[str, list[WaiverStatus]], fleet: Sequence[StackPreview] = ()) -> list[str]:
+    """The tenant environments the report has a column for: the fleet's stacks and every waived one."""
+    return sorted(
+        {*(stack.stack for stack in fleet), *(s.stack for found in statuses.values() for s in found)}
+    )
+
+
+def stack_status(status: str, waived_here: list[WaiverStatus]) -> str:
+    """A control's status in one tenant environment: its own, unless a waiver covers it there."""
+    if any(s.expired for s in waived_here):
+        return "waiver expired"
+    return "waived" if waived_here else status
+
+
 def control_status(checks: list[CheckResult], gap: str | None = None) -> str:
     statuses = {check.status for check in checks}
     if "fail" in statuses:
@@ -178,6 +236,7 @@ def cited_requirement(control: Control) -> str:
 def render_markdown(
     controls: list[Control],
     results: dict[str, list[CheckResult]],
+    statuses: dict[str, list[WaiverStatus]],
     generated: str,
     fleet: Sequence[StackPreview] = (),
 ) -> str:
@@ -185,20 +244,42 @@ def render_markdown(
     counts: dict[str, int] = defaultdict(int)
     for control in controls:
         counts[control_status(results[control.id], control.gap)] += 1
-    lines.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + "\n")
+    found = [s for control in controls for s in statuses.get(control.id, [])]
+    counts.update(
+        {"waived": sum(not s.expired for s in found), "waiver expired": sum(s.expired for s in found)}
+    )
+    lines.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if n) + "\n")
+    stacks = stack_columns(statuses, fleet)
     lines.append(
-        "| control | requirement | status | implemented by | proof | checked |\n|---|---|---|---|---|---|"
+        f"| control | requirement | status | {' | '.join(stacks)} | implemented by | proof | checked |\n"
+        f"|---|---|---|{'---|' * len(stacks)}---|---|---|"
     )
     for control in controls:
         checks = results[control.id]
+        status = control_status(checks, control.gap)
+        per_stack = " | ".join(
+            stack_status(status, [s for s in statuses.get(control.id, []) if s.stack == stack])
+            for stack in stacks
+        )
         proof = "<br>".join(f"{c.status}: {c.ref.kind} `{c.ref.name}` ({c.detail})" for c in checks)
         if control.gap:
             proof = f"gap: {control.gap}" + (f"<br>{proof}" if proof else "")
         implemented = ", ".join(f"{r.kind} `{r.name}`" for r in control.implemented_by)
         checked = max((c.checked_at for c in checks), default="-")
         lines.append(
-            f"| {control.id} | {cited_requirement(control)} | **{control_status(checks, control.gap)}** | {implemented} | {proof} | {checked} |"
+            f"| {control.id} | {cited_requirement(control)} | **{status}** | {per_stack} | {implemented} "
+            f"| {proof} | {checked} |"
         )
+    if found:
+        lines.append(
+            "\n## Waivers\n\n| control | tenant environment | status | setting, justification, approval |"
+        )
+        lines.append("|---|---|---|---|")
+        # A justification is free text: a pipe in it would end its table cell.
+        lines += [
+            f"| {s.waiver.control} | {s.stack} | **{s.status}** | {s.detail.replace('|', '&#124;')} |"
+            for s in found
+        ]
     if fleet:
         lines.append("\n" + fleet_markdown(fleet))
     return "\n".join(lines) + "\n"
@@ -207,24 +288,36 @@ def render_markdown(
 def render_html(
     controls: list[Control],
     results: dict[str, list[CheckResult]],
+    statuses: dict[str, list[WaiverStatus]],
     generated: str,
     fleet: Sequence[StackPreview] = (),
 ) -> str:
+    stacks = stack_columns(statuses, fleet)
     rows = []
     for control in controls:
         checks = results[control.id]
         status = control_status(checks, control.gap)
+        per_stack = ""
+        for stack in stacks:
+            here = [s for s in statuses.get(control.id, []) if s.stack == stack]
+            shown = stack_status(status, here)
+            title = html.escape("; ".join(s.detail for s in here), quote=True)
+            per_stack += f"<td class='{shown.replace(' ', '-')}' title='{title}'>{shown}</td>"
         proof = "".join(
             f"<li class='{c.status.replace(' ', '-')}'>{html.escape(c.status)}: {html.escape(c.ref.kind)} "
             f"<code>{html.escape(c.ref.name)}</code> ({html.escape(c.detail)}, {html.escape(c.checked_at)})</li>"
             for c in checks
+        )
+        proof += "".join(
+            f"<li class='{s.status.replace(' ', '-')}'>{s.status} in {s.stack}: {html.escape(s.detail)}</li>"
+            for s in statuses.get(control.id, [])
         )
         implemented = ", ".join(
             f"{html.escape(r.kind)} <code>{html.escape(r.name)}</code>" for r in control.implemented_by
         )
         rows.append(
             f"<tr><td>{control.id}</td><td>{html.escape(cited_requirement(control))}</td>"
-            f"<td class='{status}'>{status}</td><td>{implemented}</td><td><ul>{proof}</ul></td></tr>"
+            f"<td class='{status}'>{status}</td>{per_stack}<td>{implemented}</td><td><ul>{proof}</ul></td></tr>"
         )
     tally = fleet_counts(fleet)
     fleet_rows = "".join(
@@ -240,13 +333,15 @@ def render_html(
         if fleet
         else ""
     )
+    headers = "".join(f"<th>{html.escape(stack)}</th>" for stack in stacks)
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>secure-tenant control evidence</title><style>"
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-        "padding:4px;vertical-align:top}.pass{color:#060}.fail{color:#b00;font-weight:bold}.incomplete,.not-run,"
-        ".declared{color:#a60}</style></head><body><h1>secure-tenant: control evidence</h1>"
-        f"<p>Generated {generated}.</p><table><tr><th>control</th><th>requirement</th><th>status</th>"
-        f"<th>implemented by</th><th>proof</th></tr>{''.join(rows)}</table>{fleet_table}</body></html>\n"
+        "padding:4px;vertical-align:top}.pass{color:#060}.fail,.waiver-expired{color:#b00;font-weight:bold}"
+        ".incomplete,.not-run,.declared,.waived{color:#a60}</style></head><body>"
+        f"<h1>secure-tenant: control evidence</h1><p>Generated {generated}.</p><table><tr><th>control</th>"
+        f"<th>requirement</th><th>status</th>{headers}<th>implemented by</th><th>proof</th></tr>{''.join(rows)}"
+        f"</table>{fleet_table}</body></html>\n"
     )
 
 
@@ -260,20 +355,34 @@ def main(argv: list[str] | None = None) -> int:
         for problem in found:
             print(f"controls.yaml: {problem}", file=sys.stderr)
         return 2
+    try:
+        statuses = waiver_statuses(date.today())
+    except WaiverError as error:
+        print(error, file=sys.stderr)
+        return 2
     OUT.mkdir(parents=True, exist_ok=True)
     generated = _now()
     fleet = fleet_results()
     results = collect(matrix.controls, fleet)
-    (OUT / "evidence.md").write_text(render_markdown(matrix.controls, results, generated, fleet))
-    (OUT / "evidence.html").write_text(render_html(matrix.controls, results, generated, fleet))
-    statuses = [control_status(results[c.id], c.gap) for c in matrix.controls]
+    (OUT / "evidence.md").write_text(render_markdown(matrix.controls, results, statuses, generated, fleet))
+    (OUT / "evidence.html").write_text(render_html(matrix.controls, results, statuses, generated, fleet))
+    controls = [control_status(results[c.id], c.gap) for c in matrix.controls]
+    waived = [s for found in statuses.values() for s in found]
+    expired = [s for s in waived if s.expired]
+    for status in expired:
+        print(
+            f"{status.waiver.control} in {status.stack}: waiver of {status.waiver.setting} expired on "
+            f"{status.waiver.expires}: renew it in {waivers.waiver_file(status.tenant)} or meet "
+            "the control",
+            file=sys.stderr,
+        )
     print(
-        f"evidence for {len(statuses)} controls: {statuses.count('pass')} pass, {statuses.count('fail')} fail, "
-        f"{statuses.count('incomplete')} incomplete, {statuses.count('declared')} declared, "
-        f"{statuses.count('gap')} gap; fleet of {len(fleet)} stacks: {fleet_counts(fleet)} -> "
-        f"{OUT.relative_to(ROOT)}/evidence.md, evidence.html"
+        f"evidence for {len(controls)} controls: {controls.count('pass')} pass, {controls.count('fail')} fail, "
+        f"{controls.count('incomplete')} incomplete, {controls.count('declared')} declared, "
+        f"{controls.count('gap')} gap; {len(waived) - len(expired)} waived, {len(expired)} waiver expired; "
+        f"fleet of {len(fleet)} stacks: {fleet_counts(fleet)} -> {OUT.relative_to(ROOT)}/evidence.md, evidence.html"
     )
-    return 1 if "fail" in statuses else 0
+    return 1 if "fail" in controls or expired else 0
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from typing import Any, get_args
 
 import yaml
 
-from infra.baseline import EU_REGIONS, PROJECT
-from infra.config import ConfigError, Environment, TenantConfig, parse_config
+from infra.baseline import EU_REGIONS, PROJECT, Environment
+from infra.config import ConfigError, TenantConfig, parse_config
 from infra.model import is_private
 
 ROOT = Path(__file__).resolve().parent.parent

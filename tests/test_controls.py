@@ -185,5 +185,5 @@ def test_the_evidence_report_shows_the_policy_line_each_control_implements() -> 
 
     made_up = control("NET-02")
     cited = '(implements "EU only", Security policy brief, docs/policy.md)'
-    assert f"| NET-02 | made up {cited} |" in render_markdown([made_up], {"NET-02": []}, "now")
-    assert html.escape(cited) in render_html([made_up], {"NET-02": []}, "now")
+    assert f"| NET-02 | made up {cited} |" in render_markdown([made_up], {"NET-02": []}, {}, "now")
+    assert html.escape(cited) in render_html([made_up], {"NET-02": []}, {}, "now")

@@ -340,6 +340,6 @@ def test_the_evidence_judges_each_policy_on_the_whole_fleet() -> None:
         "pass",
         "no violation in 3 stacks of the fleet",
     )
-    page = render_markdown([], {}, "now", fleet)
+    page = render_markdown([], {}, {}, "now", fleet)
     assert "## Fleet: 4 stacks, 2 pass, 1 fail, 1 error" in page
-    assert "<h2>Fleet: 4 stacks, 2 pass, 1 fail, 1 error</h2>" in render_html([], {}, "now", fleet)
+    assert "<h2>Fleet: 4 stacks, 2 pass, 1 fail, 1 error</h2>" in render_html([], {}, {}, "now", fleet)

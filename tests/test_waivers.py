@@ -10,6 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
+from evidence import report
+from evidence.controls import Reference
+from evidence.controls import load as load_matrix
+from evidence.report import CheckResult
+from infra import waivers
 from infra.baseline import TENANT_ID, WAIVABLE_SETTINGS, ExceptionName, RoleWaiver
 from infra.waivers import (
     TENANTS,
@@ -179,3 +184,67 @@ def test_the_example_tenants_waiver_files_are_valid_and_in_force() -> None:
         if re.fullmatch(TENANT_ID, folder.name):
             for environment in ("prod", "preprod"):
                 waivers_in_force(folder.name, environment)
+
+
+# --- the evidence report ----------------------------------------------------------------------------------------
+def test_the_evidence_shows_each_waiver_per_control_and_tenant_environment_and_flags_expired_ones(
+    tmp_path: Path,
+) -> None:
+    expired = {**VALID, "environments": ["prod"], "expires": date(2026, 1, 31)}
+    no_mfa = waiver(
+        "openvpn_mfa_waiver", "phones arrive in May; the bastion admits the lab network only", ("preprod",)
+    )
+    write_waivers(tmp_path, VALID, no_mfa)
+    write_waivers(tmp_path, expired, tenant="globex")
+    statuses = report.waiver_statuses(date.today(), tmp_path)
+    matrix = load_matrix()
+    results = {
+        control.id: [CheckResult(Reference(kind="molecule", name="x"), "pass", "", "-")]
+        for control in matrix.controls
+    }
+    markdown = report.render_markdown(matrix.controls, results, statuses, "now")
+    header = next(line for line in markdown.splitlines() if line.startswith("| control |"))
+    assert "| acme-preprod | globex-prod |" in header
+    table = markdown.split("## Waivers")[0].splitlines()
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table if line.startswith("| ")}
+    assert rows["LOG-02"][3:5] == ["waived", "waiver expired"]
+    assert rows["ACC-03"][3:5] == ["waived", "pass"]
+    assert rows["NET-03"][3:5] == ["pass", "pass"]
+    assert (
+        f"| LOG-02 | globex-prod | **waiver expired** | shortLogRetention: {VALID['justification']} (approved by "
+        "Dana Ruiz, CISO, expires 2026-01-31) |"
+    ) in markdown
+    assert "| ACC-03 | acme-preprod | **waived** | openvpn_mfa_waiver: phones arrive in May" in markdown
+    page = report.render_html(matrix.controls, results, statuses, "now")
+    assert "<td class='waiver-expired' title='shortLogRetention: a lab tenant" in page
+    assert "waived in acme-preprod: openvpn_mfa_waiver: phones arrive in May" in page
+
+
+def test_make_evidence_fails_on_an_expired_waiver_and_stops_on_a_bad_waiver_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(waivers, "TENANTS", tmp_path / "tenants")
+    monkeypatch.setattr(report, "OUT", tmp_path / "evidence")
+    monkeypatch.setattr(report, "ROOT", tmp_path)
+    # The checks and the fleet are the rest of the report's business: no stack, and every check passes here.
+    monkeypatch.setattr(report, "fleet_results", list)
+    monkeypatch.setattr(
+        report,
+        "collect",
+        lambda controls, fleet: {
+            c.id: [CheckResult(Reference(kind="test", name="t"), "pass", "", "-")] for c in controls
+        },
+    )
+    write_waivers(tmp_path / "tenants", VALID)
+    assert report.main([]) == 0
+    write_waivers(tmp_path / "tenants", {**VALID, "expires": date(2026, 1, 31)})
+    assert report.main([]) == 1
+    assert (
+        "LOG-02 in acme-preprod: waiver of shortLogRetention expired on 2026-01-31" in capsys.readouterr().err
+    )
+    write_waivers(tmp_path / "tenants", {**VALID, "control": "NET-03"})
+    assert report.main([]) == 2
+    assert (
+        "tenants/acme/waivers.yaml: invalid waivers:\n  waivers[0].control: NET-03 is mandatory"
+        in capsys.readouterr().err
+    )
