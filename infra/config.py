@@ -50,7 +50,7 @@ from infra.network.config import (
     check_vpn_client_cidr,
     subnet_cidr,
 )
-from infra.waivers import WAIVERS_FILE, WaiverError, stack_exceptions, waiver_file, waivers_in_force
+from infra.waivers import WAIVERS_FILE, WaiverError, statements, waiver_file, waivers_in_force
 
 # The only values CloudWatch Logs accepts for retention_in_days.
 CLOUDWATCH_RETENTION_DAYS = (
@@ -319,7 +319,7 @@ def _stack_waivers(tenant: object, environment: object) -> dict[str, str]:
     ):
         return {}
     try:
-        return stack_exceptions(waivers_in_force(tenant, str(environment)))
+        return statements(waivers_in_force(tenant, str(environment)), role_variables=False)
     except WaiverError as error:
         raise ConfigError(str(error)) from None
 

@@ -151,7 +151,7 @@ class Waiver(BaseModel):
 
     @property
     def statement(self) -> str:
-        """The justification with its approval, as a role prints it on every run."""
+        """The justification with its approval, as a role prints it on every run and the preview shows it."""
         return f"{self.justification} (approved by {self.approved_by}, expires {self.expires})"
 
 
@@ -253,11 +253,6 @@ def waivers_in_force(
     return waivers
 
 
-def stack_exceptions(waivers: Iterable[Waiver]) -> dict[str, str]:
-    """The stack's named exceptions to the baseline and their justifications."""
-    return {str(w.setting): w.justification for w in waivers if not w.role_variable}
-
-
-def role_variables(waivers: Iterable[Waiver]) -> dict[str, str]:
-    """The roles' waiver variables, each holding its justification and approval."""
-    return {str(w.setting): w.statement for w in waivers if w.role_variable}
+def statements(waivers: Iterable[Waiver], *, role_variables: bool) -> dict[str, str]:
+    """One side's waived settings (the roles' waiver variables, or the stack's exceptions) and their statements."""
+    return {str(w.setting): w.statement for w in waivers if w.role_variable == role_variables}

@@ -78,6 +78,13 @@ def waived(exceptions: Mapping[str, str]) -> Iterator[Path]:
         yield Path(folder)
 
 
+def approved(exceptions: Mapping[str, str]) -> dict[str, str]:
+    """The exceptions as the stack exports them from the waiver file `waived` writes: with approver and expiry."""
+    return {
+        name: waivers.Waiver.model_validate(waiver(name, why)).statement for name, why in exceptions.items()
+    }
+
+
 def evaluate_waived(stack: str, overrides: Mapping[str, Any], exceptions: Mapping[str, str]) -> StackSnapshot:
     """An example stack with some config changed and these exceptions waived in its tenant's waiver file."""
     with waived(exceptions):

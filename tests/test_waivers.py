@@ -21,8 +21,7 @@ from infra.waivers import (
     WaiverError,
     control_ids,
     load_waivers,
-    role_variables,
-    stack_exceptions,
+    statements,
     waivers_in_force,
 )
 from tests.stacks import waiver, write_waivers
@@ -48,12 +47,12 @@ def test_a_valid_waiver_splits_into_the_stack_exception_and_the_role_variable(tm
     mfa = {**VALID, "control": "ACC-03", "setting": "openvpn_mfa_waiver", "environments": ["preprod", "prod"]}
     write_waivers(tmp_path, VALID, mfa)
     waivers = waivers_in_force("acme", "preprod", tenants=tmp_path)
-    assert stack_exceptions(waivers) == {"shortLogRetention": VALID["justification"]}
-    assert role_variables(waivers) == {
-        "openvpn_mfa_waiver": f"{VALID['justification']} (approved by Dana Ruiz, CISO, expires {SOON})"
-    }
+    statement = f"{VALID['justification']} (approved by Dana Ruiz, CISO, expires {SOON})"
+    assert statements(waivers, role_variables=False) == {"shortLogRetention": statement}
+    assert statements(waivers, role_variables=True) == {"openvpn_mfa_waiver": statement}
     prod = waivers_in_force("acme", "prod", tenants=tmp_path)
-    assert stack_exceptions(prod) == {} and set(role_variables(prod)) == {"openvpn_mfa_waiver"}
+    assert statements(prod, role_variables=False) == {}
+    assert set(statements(prod, role_variables=True)) == {"openvpn_mfa_waiver"}
 
 
 def test_a_tenant_without_a_waiver_file_has_no_waivers(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 
 from infra.baseline import RoleWaiver
-from infra.waivers import WaiverError, role_variables, waivers_in_force
+from infra.waivers import WaiverError, statements, waivers_in_force
 
 DOCUMENTATION = r"""
 name: secure_tenant
@@ -389,7 +389,9 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
     def _waiver_vars(self, tenant: str, env: str) -> dict[str, Any]:
         """The roles' waiver variables of the tenant environment, also as secure_tenant_waivers."""
         try:
-            variables = role_variables(waivers_in_force(tenant, env, tenants=self._tenants_dir()))
+            variables = statements(
+                waivers_in_force(tenant, env, tenants=self._tenants_dir()), role_variables=True
+            )
         except WaiverError as error:
             raise StackError(str(error)) from None
         return {
