@@ -81,7 +81,15 @@ from policy.view import (
     to_number,
 )
 
-__all__ = ["POLICIES", "is_taggable", "sdk_policies"]
+__all__ = [
+    "POLICIES",
+    "Rule",
+    "is_taggable",
+    "public_entry",
+    "sdk_policies",
+    "security_group_rules",
+    "world_open",
+]
 
 # One source of truth with the stack's own config validation: the pack judges by the same lists.
 EU_REGIONS = CONFIG_EU_REGIONS
@@ -552,7 +560,7 @@ def _rule(props: Mapping[str, Any], what: str) -> Rule:
     return Rule(protocol, low, high, tuple(to_network(s, f"{what} source") for s in sources if known(s)))
 
 
-def _world_open(rules: list[Rule]) -> list[tuple[str, int, int, tuple[IPv4Network | IPv6Network, ...]]]:
+def world_open(rules: list[Rule]) -> list[tuple[str, int, int, tuple[IPv4Network | IPv6Network, ...]]]:
     """(protocol, low, high, sources) of every port span whose sources, across all the rules, are the internet."""
     spans: list[tuple[str, int, int, tuple[IPv4Network | IPv6Network, ...]]] = []
     for protocol in sorted({r.protocol for r in rules if r.protocol != "all"} | {"tcp", "udp", "all"}):
@@ -570,7 +578,7 @@ def _world_open(rules: list[Rule]) -> list[tuple[str, int, int, tuple[IPv4Networ
     return spans
 
 
-def _security_group_rules(stack: StackView) -> dict[str, tuple[StackResource | None, list[Rule]]]:
+def security_group_rules(stack: StackView) -> dict[str, tuple[StackResource | None, list[Rule]]]:
     """Ingress rules by security group (inline and standalone rules together), keyed by the group's URN or id."""
     groups: dict[str, tuple[StackResource | None, list[Rule]]] = {}
     for group in stack.of(SECURITY_GROUP):
@@ -588,7 +596,7 @@ def _security_group_rules(stack: StackView) -> dict[str, tuple[StackResource | N
     return groups
 
 
-def _public_entry(stack: StackView, group: StackResource | None) -> str | None:
+def public_entry(stack: StackView, group: StackResource | None) -> str | None:
     """What a security group fronts: 'load balancer' when only internet-facing LBs use it, 'bastion' when only
     instances with an Elastic IP do, None otherwise (or when unused)."""
     if group is None:
@@ -615,10 +623,10 @@ def no_world_ingress(stack: StackView) -> list[str]:
     The VPN port is read from the stack, not configured in the pack: the one port its public instance opens.
     """
     problems = []
-    for key, (group, rules) in _security_group_rules(stack).items():
+    for key, (group, rules) in security_group_rules(stack).items():
         name = group.name if group else key
-        entry = _public_entry(stack, group)
-        open_spans = _world_open(rules)
+        entry = public_entry(stack, group)
+        open_spans = world_open(rules)
         allowed_vpn = [
             span for span in open_spans if span[0] in ("tcp", "udp") and span[1] == span[2] and span[1] != 22
         ]
@@ -644,7 +652,7 @@ def no_world_ingress(stack: StackView) -> list[str]:
 def admin_ports_only_from_private_ranges(stack: StackView) -> list[str]:
     """SSH and RDP are reachable only from private ranges (the VPN clients), never from a routable address."""
     problems = []
-    for key, (group, rules) in _security_group_rules(stack).items():
+    for key, (group, rules) in security_group_rules(stack).items():
         for rule in rules:
             ports = [p for p in ADMIN_PORTS if rule.low <= p <= rule.high and rule.protocol in ("tcp", "all")]
             routable = [s for s in rule.sources if has_routable([s])]

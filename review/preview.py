@@ -103,6 +103,19 @@ def _previous(path: Path) -> dict[str, Any]:
     return saved
 
 
+def _approved(directory: Path, stack: str) -> Path | None:
+    """This stack's approved preview in `directory`; None (all new) until the first merge has stored one."""
+    path = directory / f"{stack}.json"
+    if path.is_file():
+        return path
+    print(
+        f"secure-tenant-preview: no approved preview {path} yet (stored after the first merge): "
+        "everything is reported as new",
+        file=sys.stderr,
+    )
+    return None
+
+
 def _writable(option: str, path: Path | None) -> None:
     """Refuse an output path before the preview runs, rather than fail after it."""
     if path is None:
@@ -131,7 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override a stack config value, e.g. secure-tenant:zones=2",
     )
-    parser.add_argument("--against", type=Path, help="a preview saved earlier with --save: show what changes")
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument(
+        "--against", type=Path, help="a preview saved earlier with --save: show what changes"
+    )
+    baseline.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="the approved previews, <stack>.json each (CI: branch review-baseline): compare with this stack's, "
+        "or report everything as new when it has none yet",
+    )
     parser.add_argument("--save", type=Path, help="save this preview as JSON, for the next --against")
     parser.add_argument(
         "--markdown", type=Path, help="also write the reviewer's report as Markdown (PR comment)"
@@ -144,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         overrides = dict(map(_override, args.set))
-        previous = _previous(args.against) if args.against else {}
+        against = _approved(args.baseline, args.stack) if args.baseline else args.against
+        previous = _previous(against) if against else {}
         _writable("--save", args.save)
         _writable("--markdown", args.markdown)
         _writable("--policy-config", args.policy_config)
@@ -155,12 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     # The pack imports pulumi_policy: load it once the stack is valid.
     from review.pack_runner import policy_pack_config, run_pack
 
-    result = report.Review(snapshot, run_pack(snapshot))
-    result.changes = report.diff(previous, snapshot)
-    if args.against:
-        result.compared_with = str(args.against)
+    result = report.Review(snapshot, run_pack(snapshot), previous, str(against) if against else None)
     print(render_text(snapshot))
-    print(report.render_verdicts_text(result))
+    print(report.render_text(result))
     if args.markdown:
         args.markdown.write_text(report.render_markdown(result))
     if args.save:

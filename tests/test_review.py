@@ -10,6 +10,7 @@ import pytest
 from review import report as review
 from review.offline import StackSnapshot, evaluate_stack
 from review.preview import main as preview_main
+from review.verdict import Violation
 
 
 def changes_by_name(changes: list[review.Change]) -> dict[str, review.Change]:
@@ -88,3 +89,136 @@ def test_cli_writes_markdown_report_and_saves_for_the_next_diff(
 def test_cli_refuses_bad_config_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert preview_main(["--stack", "acme-prod", "--set", "aws:region=us-east-1"]) == 2
     assert "aws:region" in capsys.readouterr().err
+
+
+# --- the report a reviewer approves ------------------------------------------------------------------------------
+KEY_ADMIN = "arn:aws:iam::123456789012:role/acme-key-admin"
+# A firewall rule, an exposed port and a key policy changed against acme-prod's stack file.
+CHANGED_PROD = {
+    "secure-tenant:bastion": {"dataVolumeGb": 20, "vpnPort": 443},
+    "secure-tenant:keys": {"adminRoleArns": [KEY_ADMIN]},
+    "secure-tenant:firewall": {
+        "egressDomains": [
+            {"domain": "deb.debian.org", "protocols": ["http", "tls"]},
+            {"domain": "sts.eu-west-1.amazonaws.com"},
+            {"domain": "secretsmanager.eu-west-1.amazonaws.com"},
+        ],
+        "extraRulesFile": "tenants/acme/firewall.rules",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def changed_prod_review(prod_stack: StackSnapshot) -> review.Review:
+    from review.pack_runner import run_pack
+
+    changed = evaluate_stack("acme-prod", CHANGED_PROD)
+    return review.Review(changed, run_pack(changed), review.saved_form(prod_stack), "baseline/acme-prod.json")
+
+
+def test_the_report_shows_the_changed_port_rule_and_key_policy_under_a_verdict(
+    changed_prod_review: review.Review,
+) -> None:
+    markdown = review.render_markdown(changed_prod_review)
+    lines = markdown.splitlines()
+    assert lines[2].startswith("**Verdict:** REVIEW: 2 new ways in from the internet, 2 ways in closed,")
+    assert "5 policy statements changed" in lines[2] and "firewall rules changed" in lines[2]
+    # the port
+    assert (
+        "| new | udp | 443 | 203.0.113.0/28 | security group acme-prod-bastion-sg | VPN on instance acme-prod-bastion-a |"
+        in lines
+    )
+    assert (
+        "| removed | udp | 1194 | 203.0.113.0/28 | security group acme-prod-bastion-sg "
+        "| VPN on instance acme-prod-bastion-a |" in lines
+    )
+    # the key policy, statement by statement
+    key_rows = [
+        line for line in lines if line.startswith("| added | KMS key policy | `acme-prod-logs-key` |")
+    ]
+    assert len(key_rows) == 1 and "`NamedKeyAdministratorsManageButCannotUse`" in key_rows[0]
+    assert KEY_ADMIN in key_rows[0]
+    # the firewall rules: security.debian.org no longer allowed, the VPN pass rule moved to 443
+    removed = [line for line in lines if line.startswith("| removed | acme-prod-nfw-allow-rules |")]
+    assert any('content:"security.debian.org"' in line for line in removed)
+    assert any("OpenVPN UDP 1194" in line for line in removed)
+    assert any(line.startswith("| added |") and "OpenVPN UDP 443" in line for line in lines)
+    text = review.render_text(changed_prod_review)
+    assert text.splitlines()[0] == f"Verdict: {review.verdict(changed_prod_review)}"
+    assert "new | udp | 443 | 203.0.113.0/28 | security group acme-prod-bastion-sg" in text
+
+
+def test_an_unchanged_stack_is_routine_and_a_mandatory_violation_blocks(prod_stack: StackSnapshot) -> None:
+    same = review.Review(prod_stack, [], review.saved_form(prod_stack), "baseline.json")
+    assert review.verdict(same).startswith("ROUTINE: policy pack passes (0 advisory), nothing new reachable")
+    violation = Violation("no-world-ingress", "NET-06", "mandatory", "acme-prod-alb-sg", "tcp 22 is open")
+    blocked = review.Review(prod_stack, [violation], review.saved_form(prod_stack), "baseline.json")
+    assert review.verdict(blocked) == "BLOCKED: policy pack fails (1 mandatory violation)"
+    first = review.Review(prod_stack, [], {}, None)
+    assert review.verdict(first).endswith("; no approved baseline, so everything is new")
+
+
+def test_exceptions_added_and_removed_are_listed(prod_stack: StackSnapshot) -> None:
+    previous = review.saved_form(prod_stack)
+    previous["outputs"] = {**previous["outputs"], "exceptions": {"noShieldAdvanced": "budget"}}
+    short = evaluate_stack(
+        "acme-preprod",
+        {
+            "secure-tenant:logRetentionDays": 90,
+            "secure-tenant:exceptions": {"shortLogRetention": "preprod keeps 90 days"},
+        },
+    )
+    result = review.Review(short, [], previous, "baseline.json")
+    kinds = {(c.kind, c.name) for c in result.exceptions}
+    assert ("removed", "noShieldAdvanced") in kinds
+    assert ("added", "shortLogRetention") in kinds
+    markdown = review.render_markdown(result)
+    assert "| removed | `noShieldAdvanced` | budget |" in markdown
+    assert "| added | `shortLogRetention` | preprod keeps 90 days |" in markdown
+
+
+def test_a_replaced_bucket_names_the_input_that_forces_it_and_says_only_the_engine_knows(
+    prod_stack: StackSnapshot,
+) -> None:
+    previous = review.saved_form(prod_stack)
+    bucket = next(urn for urn, r in previous["resources"].items() if r["type"] == "aws:s3/bucket:Bucket")
+    old = previous["resources"][bucket]
+    previous["resources"][bucket] = {**old, "inputs": {**old["inputs"], "objectLockEnabled": False}}
+    result = review.Review(prod_stack, [], previous, "baseline.json")
+    (risky,) = result.high_risk
+    assert (risky.kind, risky.forced_by) == ("replace", ("objectLockEnabled",))
+    markdown = review.render_markdown(result)
+    assert f"| replace | `aws:s3/bucket:Bucket` | `{old['name']}` | objectLockEnabled |" in markdown
+    assert review.ENGINE_NOTE in markdown and "> [!WARNING]" in markdown
+
+
+def test_a_pipe_in_a_rule_does_not_break_the_markdown_table(prod_stack: StackSnapshot) -> None:
+    previous = review.saved_form(prod_stack)
+    group = next(
+        r for r in previous["resources"].values() if r["type"] == "aws:networkfirewall/ruleGroup:RuleGroup"
+    )
+    source = group["inputs"]["ruleGroup"]["rulesSource"]
+    hexed = 'alert tcp any any -> any any (msg:"nul"; content:"|00|"; sid:1999999; rev:1;)'
+    source["rulesString"] = source["rulesString"] + "\n" + hexed
+    markdown = review.render_markdown(review.Review(prod_stack, [], previous, "baseline.json"))
+    (row,) = [line for line in markdown.splitlines() if "sid:1999999" in line]
+    assert row.startswith("| removed |") and 'content:"\\|00\\|"' in row
+    assert row.replace("\\|", "").count("|") == 6  # five cells
+
+
+def test_a_baseline_directory_compares_with_the_stacks_file_or_says_there_is_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    markdown = tmp_path / "report.md"
+    assert (
+        preview_main(["--stack", "acme-preprod", "--baseline", str(tmp_path), "--markdown", str(markdown)])
+        == 0
+    )
+    assert f"no approved preview {tmp_path / 'acme-preprod.json'} yet" in capsys.readouterr().err
+    assert "no approved baseline, so everything is new" in markdown.read_text()
+    preview_main(["--stack", "acme-preprod", "--save", str(tmp_path / "acme-preprod.json")])
+    preview_main(["--stack", "acme-preprod", "--baseline", str(tmp_path), "--markdown", str(markdown)])
+    assert "**Verdict:** ROUTINE" in markdown.read_text()
+    with pytest.raises(SystemExit) as refused:  # one baseline or the other, never both
+        preview_main(["--stack", "acme-preprod", "--baseline", str(tmp_path), "--against", "x"])
+    assert refused.value.code == 2
