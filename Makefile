@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
 .PHONY: deps apt-deps lint unit molecule smoke test preview demo bench evidence clean \
-	checkov stack-matrix fleet-preview report policy-config pulumi-preview pulumi-up drift molecule-role docs
+	checkov stack-matrix fleet-preview report baseline policy-config pulumi-preview pulumi-up drift molecule-role docs
 
 deps: apt-deps $(VENV)/.installed
 
@@ -90,9 +90,19 @@ checkov: deps $(CHECKOV_VENV)/.installed
 stack-matrix: $(VENV)/.installed
 	python scripts/stack-matrix
 
+# The report compares with the approved preview $(BASELINE)/<stack>.json (CI: a checkout of branch review-baseline,
+# which `make baseline` fills after a merge to main); a stack without one is reported as all new.
+BASELINE ?= build/baseline
 report: deps
-	secure-tenant-preview --stack $(STACK) --markdown build/$(STACK)-review.md
+	secure-tenant-preview --stack $(STACK) --baseline $(BASELINE) --markdown build/$(STACK)-review.md
 	$(MAKE) --no-print-directory checkov STACKS=$(STACK)
+
+baseline: deps
+	@mkdir -p $(BASELINE)
+	@for stack in $(STACKS); do \
+	  secure-tenant-preview --stack $$stack --save $(BASELINE)/$$stack.json > /dev/null || exit 1; \
+	  echo "approved preview of $$stack: $(BASELINE)/$$stack.json"; \
+	done
 
 # The pack's enforcement for a stack: mandatory, but the policies its justified exceptions waive (advisory).
 POLICY_CONFIG = build/policy-config/$(STACK).json

@@ -485,3 +485,89 @@ def test_changed_roles_of_a_change_without_roles_is_an_empty_list() -> None:
         [str(ROOT / "scripts" / "changed-roles"), "HEAD"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and json.loads(result.stdout) == []
+
+
+# --- the approved baseline ----------------------------------------------------------------------------------------
+def _job(workflow: str, name: str) -> Job:
+    return next(job for job in jobs() if (job.workflow, job.name) == (workflow, name))
+
+
+def test_a_merge_to_main_stores_each_stacks_preview_on_the_baseline_branch_with_the_only_write_token() -> (
+    None
+):
+    baseline = _job("deploy.yml", "baseline")
+    assert baseline.spec["if"] == "github.ref == 'refs/heads/main'"
+    assert baseline.runs() == [
+        ["scripts/ci-bootstrap", "git"],
+        ["make", "baseline", "BASELINE=build/baseline"],
+        ["scripts/store-baseline", "build/baseline"],
+    ]
+    # The token reaches the store step alone, after the project's code has run.
+    with_token = [step for step in baseline.steps if "GITHUB_TOKEN" in step.get("env", {})]
+    assert [step["run"] for step in with_token] == ["scripts/store-baseline build/baseline"]
+    writers = [
+        (job.workflow, job.name) for job in jobs() if "write" in job.spec["permissions"].get("contents", "")
+    ]
+    assert writers == [("deploy.yml", "baseline")]
+    assert "--save $(BASELINE)/$$stack.json" in _recipe("baseline")
+
+
+def test_a_pull_requests_report_diffs_against_the_baseline_branch_read_only() -> None:
+    report = _job("review.yml", "report")
+    assert report.spec["permissions"] == {"contents": "read"}
+    (fetch,) = [step for step in report.steps if step.get("with", {}).get("ref") == "review-baseline"]
+    assert fetch["with"]["persist-credentials"] is False and fetch["continue-on-error"] is True
+    directory = fetch["with"]["path"]
+    assert ["make", "report", "STACK=$STACK", f"BASELINE={directory}"] in report.runs()
+    assert "--baseline $(BASELINE)" in _recipe("report")
+
+
+def _store(directory: Path, remote: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ROOT / "scripts" / "store-baseline", directory],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "BASELINE_REMOTE": str(remote),
+            "GITHUB_SHA": "abc123",
+            "HOME": str(remote),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _branch(remote: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", remote, *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_store_baseline_commits_each_new_set_of_previews_once_and_drops_a_removed_stack(
+    tmp_path: Path,
+) -> None:
+    remote, previews = tmp_path / "remote.git", tmp_path / "previews"
+    subprocess.run(["git", "init", "-q", "--bare", remote], check=True)
+    previews.mkdir()
+    (previews / "acme-prod.json").write_text('{"stack": "acme-prod"}')
+    (previews / "acme-preprod.json").write_text('{"stack": "acme-preprod"}')
+    first = _store(previews, remote)
+    assert first.returncode == 0, first.stderr
+    assert _branch(remote, "ls-tree", "--name-only", "review-baseline") == "acme-preprod.json\nacme-prod.json"
+    (previews / "acme-preprod.json").unlink()
+    (previews / "acme-prod.json").write_text('{"stack": "acme-prod", "resources": {}}')
+    assert _store(previews, remote).returncode == 0
+    again = _store(previews, remote)
+    assert again.returncode == 0 and "already holds these previews" in again.stdout
+    assert _branch(remote, "ls-tree", "--name-only", "review-baseline") == "acme-prod.json"
+    assert _branch(remote, "rev-list", "--count", "review-baseline") == "2"
+    assert "abc123" in _branch(remote, "log", "-1", "--format=%s", "review-baseline")
+
+
+def test_store_baseline_without_previews_stops_before_touching_the_branch(tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", remote], check=True)
+    (tmp_path / "empty").mkdir()
+    result = _store(tmp_path / "empty", remote)
+    assert result.returncode == 2 and "run make baseline first" in result.stderr
+    assert _branch(remote, "branch", "--list") == ""
