@@ -68,14 +68,14 @@ def preview_stack(stack: str, out: Path = OUT, against: Path | None = None) -> S
     log = out / f"{stack}.log"
     try:
         snapshot = evaluate_stack(stack)
-        review = report.Review(snapshot, run_pack(snapshot))
         previous = against / f"{stack}.json" if against is not None else None
         if previous is not None and previous.is_file():
-            review.compared_with = str(previous)
-            review.changes = report.diff(json.loads(previous.read_text()), snapshot)
+            review = report.Review(
+                snapshot, run_pack(snapshot), json.loads(previous.read_text()), str(previous)
+            )
         else:
-            review.changes = report.diff({}, snapshot)
-        log.write_text(render_text(snapshot) + "\n" + report.render_verdicts_text(review) + "\n")
+            review = report.Review(snapshot, run_pack(snapshot))
+        log.write_text(render_text(snapshot) + "\n" + report.render_text(review) + "\n")
         (out / f"{stack}.md").write_text(report.render_markdown(review))
         report.save(snapshot, out / f"{stack}.json")
     except ConfigError as error:

@@ -253,7 +253,7 @@ def sections(review: Review) -> list[Section]:
             ENGINE_NOTE if review.high_risk else "",
         ),
         Section(
-            "Policy pack",
+            "Policy verdicts (waived: advisory by a named exception)",
             ("policy", "control", "level", "resource", "violation"),
             [(v.policy, v.control, v.level, v.resource, v.message) for v in review.verdicts],
             "no violation",
@@ -281,13 +281,15 @@ def _heading(snapshot: StackSnapshot) -> str:
     )
 
 
+def _pack(review: Review) -> str:
+    advisory = len(review.verdicts) - len(review.mandatory)
+    return f"{'PASS' if not review.mandatory else 'FAIL'} ({len(review.mandatory)} mandatory, {advisory} advisory)"
+
+
 def render_markdown(review: Review) -> str:
     """The report as a pull request comment."""
     lines = [f"## {_heading(review.snapshot)}", f"\n**Verdict:** {verdict(review)}"]
-    lines.append(
-        f"\n**Policy pack:** {'PASS' if not review.mandatory else 'FAIL'}"
-        f" ({len(review.mandatory)} mandatory, {len(review.verdicts) - len(review.mandatory)} advisory)"
-    )
+    lines.append(f"\n**Policy pack:** {_pack(review)}")
     image = bastion_image(review.snapshot.outputs)
     if image:
         lines.append(f"\n**Bastion image:** {image}")
@@ -319,7 +321,7 @@ def _code(column: str, value: str) -> str:
 
 def render_text(review: Review) -> str:
     """The report for the terminal: the verdict, then each section as indented lines."""
-    lines = [f"Verdict: {verdict(review)}"]
+    lines = [f"Verdict: {verdict(review)}", f"Policy pack: {_pack(review)}"]
     for section in sections(review):
         lines.append(f"{section.title}: {'' if section.rows else section.empty}".rstrip())
         for row in section.rows:
