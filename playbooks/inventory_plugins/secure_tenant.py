@@ -31,7 +31,8 @@ description:
     C(<tenant>-<env>-bastion-<zone suffix>) (e.g. C(acme-prod-bastion-a)).
   - Groups C(bastions), C(tenant_<tenant>), C(env_<env>), C(<tenant>_<env>) and C(zone_<zone>) (e.g.
     C(zone_eu_west_1a)); dashes in names become underscores.
-  - Host variables are the stack's facts as C(secure_tenant_*) (mapped onto the roles by
+  - Host variables are the stack's facts as C(secure_tenant_*), among them C(secure_tenant_stack_bastions) (the names
+    of every bastion of the host's stack), mapped onto the roles by
     playbooks/group_vars/bastions.yml), plus every variable of the tenant's C(tenants/<tenant>/vpn-clients.yml)
     (its C(secure_tenant_vpn_clients)), so one run over several tenants keeps each tenant's clients.
   - The role-side waivers of the host's tenant environment, from C(tenants/<tenant>/waivers.yaml)
@@ -419,14 +420,17 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
             **self._waiver_vars(tenant, env),
         }
         groups = ["bastions", _group("tenant", tenant), _group("env", env), _group(tenant, env)]
-        for host in outputs["bastionHosts"]:
-            name = self.host_name(outputs, host["zone"])
+        # The stack's bastions by name, on each of them: the hosts its tenant environment's server certificate
+        # is issued to (and no other tenant's).
+        names = [self.host_name(outputs, host["zone"]) for host in outputs["bastionHosts"]]
+        for name, host in zip(names, outputs["bastionHosts"], strict=True):
             self.inventory.add_host(name)
             for group in [*groups, _group("zone", host["zone"])]:
                 self.inventory.add_child(self.inventory.add_group(group), name)
             host_vars = {
                 **stack_vars,
                 "ansible_host": overrides.get(name, host["publicIp"]),
+                "secure_tenant_stack_bastions": names,
                 "secure_tenant_zone": host["zone"],
                 "secure_tenant_bastion_public_ip": host["publicIp"],
                 "secure_tenant_bastion_private_ip": host["privateIp"],
