@@ -151,6 +151,7 @@ def test_each_zone_s_bastion_carries_its_own_address_and_its_stack_s_facts(tmp_p
             assert host["secure_tenant_vpc_cidr"] == outputs["vpcCidr"]
             assert host["secure_tenant_vpn_client_cidr"] == outputs["vpnClientCidr"]
             assert host["secure_tenant_dns_resolver"] == outputs["dnsResolver"]
+            assert host["secure_tenant_log_groups"] == outputs["bastionLogGroups"]
     assert hostvars["acme-prod-bastion-b"]["secure_tenant_bastion_private_ip"] == "10.20.16.4"
     assert (
         hostvars["acme-prod-bastion-a"]["secure_tenant_vpn_port"],

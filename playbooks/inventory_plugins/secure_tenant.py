@@ -416,6 +416,8 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]  # ansible-cor
             "secure_tenant_vpn_port": int(outputs.get("vpnPort") or 1194),
             "secure_tenant_vpn_protocol": outputs.get("vpnProtocol") or "udp",
             "secure_tenant_management_cidrs": cidrs,
+            # The CloudWatch log groups the stack made for its bastions, named exactly as the stack named them.
+            "secure_tenant_log_groups": list(outputs.get("bastionLogGroups") or []),
             **self._tenant_vars(tenant),
             **self._waiver_vars(tenant, env),
         }

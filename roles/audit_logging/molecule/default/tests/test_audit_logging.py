@@ -256,20 +256,41 @@ def test_audit_rules_are_loaded_where_the_kernel_audit_subsystem_is_reachable(ho
 # --- CloudWatch agent config --------------------------------------------------------------------------------------
 
 
-def test_cloudwatch_agent_ships_the_audit_log_for_the_retention(host):
+def test_cloudwatch_agent_ships_each_file_to_the_stack_s_log_group_of_its_name(host):
     config = json.loads(
         host.file("/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json").content_string
     )
     collected = config["logs"]["logs_collected"]["files"]["collect_list"]
-    assert {entry["file_path"] for entry in collected} == {
-        "/var/log/audit/audit.log",
-        "/var/log/auth.log",
-        "/var/log/syslog",
+    assert {entry["log_group_name"]: entry["file_path"] for entry in collected} == {
+        "/acme-lab/bastion/syslog": "/var/log/syslog",
+        "/acme-lab/bastion/auth": "/var/log/auth.log",
+        "/acme-lab/bastion/openvpn": "/var/log/openvpn.log",
+        "/acme-lab/bastion/audit": "/var/log/audit/audit.log",
     }
     for entry in collected:
-        assert entry["retention_in_days"] >= RETENTION_DAYS
-        assert entry["log_group_name"].startswith("/secure-tenant/hosts/")
+        # The stack owns retention and key; a retention here would need logs:PutRetentionPolicy the host lacks.
+        assert "retention_in_days" not in entry
         assert entry["log_stream_name"] == "{instance_id}"
+
+
+def test_openvpn_lines_from_the_journal_get_their_own_file_for_its_log_group(host):
+    marker = f"secure-tenant-openvpn-probe-{uuid.uuid4()}"
+    host.check_output(f"echo {marker} | systemd-cat -t openvpn -p info")
+    with host.sudo():
+        found = host.run(
+            f"timeout 20 sh -c 'until grep -q {marker} /var/log/openvpn.log; do sleep 0.2; done'"
+        )
+        rotated = host.file("/etc/logrotate.d/secure-tenant-programs").content_string
+    assert found.rc == 0
+    assert "/var/log/openvpn.log" in rotated and f"maxage {RETENTION_DAYS}" in rotated
+
+
+def test_a_log_group_without_a_file_of_its_name_is_refused_before_anything_changes():
+    result = run_role(
+        "-e", '{"audit_logging_cloudwatch_log_groups": ["/acme-lab/bastion/syslog", "/acme-lab/x/nginx"]}'
+    )
+    assert result.returncode != 0
+    assert "no file for: nginx" in result.stdout + result.stderr
 
 
 def test_rsyslog_runs_in_its_sandbox_and_recreates_rotated_files(host):
