@@ -96,7 +96,7 @@ def rendered_configs(result: subprocess.CompletedProcess[str]) -> dict[str, dict
     return configs
 
 
-def test_the_agent_config_of_every_bastion_names_exactly_the_stack_s_log_groups(
+def test_each_bastion_s_agent_config_names_exactly_the_stack_s_log_groups(
     tmp_path: Path, example_stack: StackSnapshot
 ) -> None:
     configs = rendered_configs(run_role_tasks(tmp_path, example_stack, "cloudwatch.yml"))
