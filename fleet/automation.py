@@ -1,7 +1,7 @@
 """`secure-tenant fleet preview|up|refresh|drift|outputs`: the fleet's stacks through Pulumi's Automation API.
 
 A thin layer: each stack gets its own `LocalWorkspace` on this project, is selected (or created, for preview and up)
-and run with the policy pack and its own `--policy-pack-config` (its exceptions' policies advisory), as `make
+and run with the policy pack and its own `--policy-pack-config` (its waived settings' policies advisory), as `make
 pulumi-preview` runs one stack. Stacks run `parallel` at a time in threads (each waits on its own `pulumi` process);
 one stack's failure is its row of the summary, never the end of the others. Every stack's whole output is kept in
 build/fleet/<operation>/<stack>.log; `outputs` (and `up`) also save `pulumi stack output --json --show-secrets` as
@@ -24,8 +24,8 @@ from typing import Any, TextIO
 from pulumi import automation as auto
 
 from fleet.report import table
-from fleet.tenants import ROOT, StackFile, stack_settings
-from infra.baseline import PROJECT
+from fleet.tenants import ROOT, StackFile
+from infra.waivers import statements, waivers_in_force
 from lab import progress
 from review.pack_runner import policy_pack_config
 
@@ -123,8 +123,9 @@ def _save_outputs(stack: str, outputs: auto.OutputMap) -> None:
 
 
 def policy_config_file(stack: StackFile) -> Path:
-    """The stack's `--policy-pack-config`, from the exceptions its stack file names (as `make policy-config`)."""
-    exceptions = stack_settings(stack.path).get(f"{PROJECT}:exceptions") or {}
+    """The stack's `--policy-pack-config`, from the exceptions its tenant's waiver file grants its environment (as
+    `make policy-config`); an expired waiver stops this stack alone."""
+    exceptions = statements(waivers_in_force(stack.tenant, stack.environment), role_variables=False)
     path = OUT / "policy-config" / f"{stack.stack}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(policy_pack_config(exceptions), indent=2) + "\n")

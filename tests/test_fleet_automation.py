@@ -13,11 +13,14 @@ import stat
 import sys
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from fleet import automation
 from fleet.tenants import ROOT, StackFile, stack_files
+from infra import waivers
+from tests.stacks import waiver, write_waivers
 
 FAKE = Path(__file__).resolve().parent / "fake_pulumi.py"
 ADVISORY = {
@@ -98,16 +101,23 @@ def test_a_fleet_preview_creates_missing_stacks_runs_the_pack_and_one_failure_st
         assert config == {"all": "mandatory"}, stack  # acme's stacks take no exception
 
 
-def test_each_stack_gets_the_policy_config_of_its_own_exceptions(fake: Fake, tmp_path: Path) -> None:
-    stack_file = tmp_path / "Pulumi.globex-preprod.yaml"
-    stack_file.write_text(
-        "config:\n  secure-tenant:exceptions:\n    shortLogRetention: preprod keeps 30 days, accepted by the CISO\n"
+def test_each_stack_gets_the_policy_config_of_its_own_waivers(fake: Fake, tmp_path: Path) -> None:
+    globex = StackFile(
+        "globex-preprod", "globex", "preprod", tmp_path / "Pulumi.globex-preprod.yaml", "eu-west-1", None
     )
-    globex = StackFile("globex-preprod", "globex", "preprod", stack_file, "eu-west-1", None)
-    assert json.loads(automation.policy_config_file(globex).read_text()) == {
-        "all": "mandatory",
-        "log-retention-12-months": "advisory",
-    }
+    entry = waiver(
+        "shortLogRetention", "preprod keeps 30 days, accepted by the CISO", environments=("preprod",)
+    )
+    with mock.patch.object(waivers, "TENANTS", tmp_path):
+        write_waivers(tmp_path, entry, tenant="globex")
+        assert json.loads(automation.policy_config_file(globex).read_text()) == {
+            "all": "mandatory",
+            "log-retention-12-months": "advisory",
+        }
+        prod = StackFile(
+            "globex-prod", "globex", "prod", tmp_path / "Pulumi.globex-prod.yaml", "eu-west-1", None
+        )
+        assert json.loads(automation.policy_config_file(prod).read_text()) == {"all": "mandatory"}
 
 
 def test_no_more_stacks_run_at_once_than_parallel_allows(fake: Fake) -> None:
