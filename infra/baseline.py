@@ -52,6 +52,18 @@ DEFAULT_ALB_TLS_POLICY = ALB_TLS_POLICIES[0]
 # The WAF range for a rate-based rule's limit (requests per source IP in a 5-minute window).
 WAF_RATE_LIMIT_RANGE = (10, 2_000_000_000)
 
+# Who delivers ELB access logs (the pack recognises an access-log bucket by them), per AWS docs "Enable access logs
+# for your Application Load Balancer": regions opened before August 2022 grant the regional ELB account; newer
+# regions (eu-south-2) the log delivery service principal.
+ELB_LOG_ACCOUNTS = {
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-3": "009996457667",
+    "eu-south-1": "635631232127",
+    "eu-north-1": "897822967062",
+}
+ELB_LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
+
 # --- The admin path ---------------------------------------------------------------------------------------------
 DEFAULT_VPN_PORT = 1194
 VpnProtocol = Literal["udp", "tcp"]
@@ -80,7 +92,9 @@ WAIVED_POLICIES: dict[ExceptionName, frozenset[str]] = {
     ExceptionName.NO_SHIELD_ADVANCED: frozenset({"shield-on-public-entries-in-prod"}),
     ExceptionName.LOG_ARCHIVE_WITHOUT_OBJECT_LOCK: frozenset({"s3-object-lock-in-prod"}),
     ExceptionName.SHORT_LOG_ARCHIVE_RETENTION: frozenset({"s3-object-lock-in-prod"}),
-    ExceptionName.LOAD_BALANCER_LOGS_SSE_S3: frozenset({"s3-buckets-encrypted-with-stack-key"}),
+    # The pack accepts SSE-S3 only on a bucket that is an ELB access-log bucket by effect: nothing to waive, and
+    # every other bucket of the stack stays under the customer-managed key policy.
+    ExceptionName.LOAD_BALANCER_LOGS_SSE_S3: frozenset(),
     ExceptionName.SHORT_BACKUP_RETENTION: frozenset({"backup-plan-retention", "backup-vault-locked"}),
     ExceptionName.SHORT_MONTHLY_BACKUP_RETENTION: frozenset({"backup-plan-retention"}),
     ExceptionName.BACKUP_VAULT_WITHOUT_LOCK: frozenset({"backup-vault-locked"}),

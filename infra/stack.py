@@ -82,6 +82,11 @@ def build_tenant(config: TenantConfig) -> None:
             archive_bucket_arn=log_archive.bucket.arn,
             archive_ready=[log_archive.policy],
             log_retention_days=config.log_retention_days,
+            data_event_bucket_arns=[
+                bucket.arn
+                for bucket in (log_archive.bucket, log_archive.access_log_bucket)
+                if bucket is not None
+            ],
             runtime_monitoring=config.audit.guardduty_runtime_monitoring,
             alert_emails=config.audit.alert_emails,
         ),

@@ -33,6 +33,8 @@ from pulumi_policy.deserialize import serialize_properties
 
 from infra.baseline import (
     ALB_TLS_POLICIES,
+    ELB_LOG_ACCOUNTS,
+    ELB_LOG_DELIVERY_SERVICE,
     MIN_BACKUP_DAILY_RETENTION_DAYS,
     MIN_BACKUP_MONTHLY_RETENTION_MONTHS,
     MIN_LOG_RETENTION_DAYS,
@@ -269,6 +271,8 @@ def _encryption_policy(
                 if problem:
                     problems.append(f"{resource.name}: {problem}")
                     continue
+                if key is NO_KEY_NEEDED:
+                    continue
                 key_problem = stack.key_problem(owner, prop, key, prop)
                 if key_problem:
                     problems.append(key_problem)
@@ -288,6 +292,56 @@ def _prop_key(*props: str) -> Callable[[StackView, StackResource], list[Place]]:
     return locate
 
 
+# ELB delivers access logs only into buckets encrypted with S3-managed keys (SSE-S3, AES256), never SSE-KMS: a
+# bucket that is an access-log bucket by effect is encrypted as well as it can be without a tenant key.
+NO_KEY_NEEDED = object()
+ELB_LOG_PRINCIPALS = frozenset(
+    {f"arn:aws:iam::{account}:root" for account in ELB_LOG_ACCOUNTS.values()} | {ELB_LOG_DELIVERY_SERVICE}
+)
+
+
+def _only_elb_writes(policy: Mapping[str, Any]) -> bool:
+    """Every Allow of the bucket policy lets ELB log delivery put objects, and nothing else; there is one."""
+    allows = [
+        s for s in mapping_list(policy.get("Statement"), "policy Statement") if s.get("Effect") == "Allow"
+    ]
+
+    def elb_put(statement: Mapping[str, Any]) -> bool:
+        principal = statement.get("Principal")
+        if (
+            not isinstance(principal, Mapping)
+            or set(principal) - {"AWS", "Service"}
+            or "NotAction" in statement
+        ):
+            return False
+        principals = [p for key in ("AWS", "Service") for p in as_list(principal.get(key))]
+        actions = as_list(statement.get("Action"))
+        return bool(principals) and set(principals) <= ELB_LOG_PRINCIPALS and actions == ["s3:PutObject"]
+
+    return bool(allows) and all(elb_put(statement) for statement in allows)
+
+
+def elb_access_log_bucket(stack: StackView, bucket: StackResource) -> bool:
+    """The bucket is an ELB access-log bucket by effect: a load balancer of the stack delivers its access logs
+    there, and the bucket's policies let ELB log delivery write into it and grant nothing else to anyone."""
+    delivering = [
+        balancer
+        for balancer in stack.of(*LOAD_BALANCER_TYPES)
+        if dig(balancer.props, "accessLogs", "enabled") is True
+        # While a preview does not know the name, the dependency may be on the bucket's policy, which names it.
+        and any(
+            target.urn == bucket.urn or stack.refers(target, "bucket", bucket)
+            for target in stack.targets(balancer, "accessLogs", dig(balancer.props, "accessLogs", "bucket"))
+        )
+    ]
+    policies = [p for p in stack.of("aws:s3/bucketPolicy:BucketPolicy") if stack.refers(p, "bucket", bucket)]
+    return (
+        bool(delivering)
+        and bool(policies)
+        and all(_only_elb_writes(parse_json(p.props.get("policy"), "policy")) for p in policies)
+    )
+
+
 def _bucket_encryption(stack: StackView, bucket: StackResource) -> list[Place]:
     rules: list[tuple[StackResource, str, Mapping[str, Any]]] = []
     for config in stack.of(*SSE_TYPES):
@@ -300,7 +354,9 @@ def _bucket_encryption(stack: StackView, bucket: StackResource) -> list[Place]:
     for owner, prop, rule in rules:
         default = dig(rule, "applyServerSideEncryptionByDefault") or {}
         algorithm = dig(default, "sseAlgorithm")
-        if algorithm not in ("aws:kms", "aws:kms:dsse"):
+        if algorithm == "AES256" and elb_access_log_bucket(stack, bucket):
+            places.append((owner, prop, NO_KEY_NEEDED, None))
+        elif algorithm not in ("aws:kms", "aws:kms:dsse"):
             places.append(
                 (owner, prop, None, f"server-side encryption {algorithm} is not aws:kms with a tenant key")
             )

@@ -70,22 +70,43 @@ def write_waivers(tenants: Path, *entries: Mapping[str, Any], tenant: str = "acm
     return path
 
 
+def own_waivers(tenant: str = "acme") -> list[dict[str, Any]]:
+    """The waiver entries of the tenant's own waiver file (tenants/<tenant>/waivers.yaml), as written there."""
+    return [entry.model_dump(mode="json") for entry in waivers.load_waivers(tenant).waivers]
+
+
 @contextmanager
-def waived(exceptions: Mapping[str, str]) -> Iterator[Path]:
-    """The example tenant's waiver file with these exceptions (setting: justification), in a folder of its own."""
+def waived(exceptions: Mapping[str, str], *, own: bool = True) -> Iterator[Path]:
+    """The example tenant's waiver file with these exceptions (setting: justification), in a folder of its own.
+
+    They come on top of the tenant's own waivers, replacing those of the same settings; own=False drops them all.
+    """
+    kept = [entry for entry in own_waivers() if entry["setting"] not in exceptions] if own else []
     with tempfile.TemporaryDirectory() as folder, mock.patch.object(waivers, "TENANTS", Path(folder)):
-        write_waivers(Path(folder), *(waiver(name, why) for name, why in exceptions.items()))
+        write_waivers(Path(folder), *kept, *(waiver(name, why) for name, why in exceptions.items()))
         yield Path(folder)
 
 
-def approved(exceptions: Mapping[str, str]) -> dict[str, str]:
-    """The exceptions as the stack exports them from the waiver file `waived` writes: with approver and expiry."""
+def approved(exceptions: Mapping[str, str], environment: str) -> dict[str, str]:
+    """The exceptions the stack of this environment exports from the waiver file `waived` writes: the tenant's own
+    and these, with approver and expiry."""
     return {
-        name: waivers.Waiver.model_validate(waiver(name, why)).statement for name, why in exceptions.items()
+        **{
+            entry.setting: entry.statement
+            for entry in waivers.load_waivers("acme").for_environment(environment)
+            if entry.setting not in exceptions
+        },
+        **{
+            name: waivers.Waiver.model_validate(waiver(name, why)).statement
+            for name, why in exceptions.items()
+        },
     }
 
 
-def evaluate_waived(stack: str, overrides: Mapping[str, Any], exceptions: Mapping[str, str]) -> StackSnapshot:
-    """An example stack with some config changed and these exceptions waived in its tenant's waiver file."""
-    with waived(exceptions):
+def evaluate_waived(
+    stack: str, overrides: Mapping[str, Any], exceptions: Mapping[str, str], *, own: bool = True
+) -> StackSnapshot:
+    """An example stack with some config changed and these exceptions waived in its tenant's waiver file (see
+    `waived` for own)."""
+    with waived(exceptions, own=own):
         return evaluate_stack(stack, overrides)

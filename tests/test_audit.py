@@ -216,3 +216,46 @@ def test_a_malformed_alert_email_is_refused() -> None:
     assert "secure-tenant:audit.alertEmails" in str(raised.value) and "not an email address" in str(
         raised.value
     )
+
+
+def _selectors(stack: StackSnapshot) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """The trail's advanced event selectors by name: field -> operator -> values."""
+    (trail,) = stack.of_type("aws:cloudtrail/trail:Trail")
+    return {
+        selector["name"]: {
+            field["field"]: {op: values for op, values in field.items() if op != "field"}
+            for field in selector["fieldSelectors"]
+        }
+        for selector in trail.inputs["advancedEventSelectors"]
+    }
+
+
+def test_the_trail_records_who_reads_deletes_or_unlocks_objects_of_the_log_buckets(
+    example_stack: StackSnapshot,
+) -> None:
+    selectors = _selectors(example_stack)
+    assert selectors.pop("Management events, read and write") == {"eventCategory": {"equals": ["Management"]}}
+    log_buckets = [
+        f"{named(example_stack, purpose).outputs['arn']}/"
+        for purpose in ("log-archive-bucket", "lb-access-logs-bucket")
+    ]
+    reads = selectors.pop("Reads of the log buckets' objects")
+    writes = selectors.pop("Deletions and retention changes in the log buckets")
+    assert selectors == {}
+    for data in (reads, writes):
+        assert data["eventCategory"] == {"equals": ["Data"]}
+        assert data["resources.type"] == {"equals": ["AWS::S3::Object"]}
+        assert sorted(data["resources.ARN"]["startsWiths"]) == sorted(log_buckets)
+    assert reads["readOnly"] == {"equals": ["true"]}
+    assert writes["readOnly"] == {"equals": ["false"]}
+    assert {"Delete", "PutObjectRetention", "PutObjectLegalHold"} <= set(writes["eventName"]["startsWiths"])
+
+
+def test_no_selector_records_the_trails_own_deliveries_into_the_archive(example_stack: StackSnapshot) -> None:
+    """A PutObject data event on the archive would be delivered into the archive by another PutObject: a loop."""
+    for name, fields in _selectors(example_stack).items():
+        if fields["eventCategory"] != {"equals": ["Data"]}:
+            continue
+        records_writes = fields.get("readOnly") != {"equals": ["true"]}
+        names = fields.get("eventName", {}).get("startsWiths", [])
+        assert not records_writes or (names and not any("PutObject".startswith(n) for n in names)), name

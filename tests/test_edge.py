@@ -438,18 +438,10 @@ def test_without_a_domain_there_is_no_web_edge_but_the_bastion_is_still_shielded
 # --- ALB access logs ------------------------------------------------------------------------------------------
 
 
-def test_no_alb_access_logs_while_the_archive_has_no_sse_s3_bucket_for_them(
+def test_the_albs_log_their_access_into_the_access_log_bucket_once_its_policy_admits_elb(
     example_stack: StackSnapshot,
 ) -> None:
-    assert one(example_stack, "aws:lb/loadBalancer:LoadBalancer").inputs.get("accessLogs") is None
-
-
-def test_alb_access_logs_go_to_the_archives_access_log_bucket_once_its_policy_admits_elb() -> None:
-    stack = evaluate_waived(
-        "acme-preprod",
-        {"secure-tenant:logArchive": {"loadBalancerAccessLogs": True}},
-        {"loadBalancerLogsSseS3": "ELB delivers only into SSE-S3 buckets"},
-    )
+    stack = example_stack
     alb = one(stack, "aws:lb/loadBalancer:LoadBalancer")
     (bucket,) = [
         b

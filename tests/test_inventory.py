@@ -38,6 +38,8 @@ FIXTURE_STACKS: dict[str, tuple[str, dict[str, Any]]] = {
             "secure-tenant:bastion": {"perZone": True, "vpnPort": 443, "vpnProtocol": "tcp"},
             "secure-tenant:edge": {"domainName": "app.globex.example.com"},
             "secure-tenant:audit": {"alertEmails": ["soc@globex.example.com"]},
+            # Without ALB access logs: their SSE-S3 bucket needs a waiver, and globex takes none (ACME's is ACME's).
+            "secure-tenant:logArchive": {"objectLock": True, "retentionDays": 400},
             # Without ACME's rules file: a tenant's rules live in its own folder.
             "secure-tenant:firewall": {
                 "egressDomains": [{"domain": ".debian.org", "protocols": ["http", "tls"]}]

@@ -175,14 +175,27 @@ def test_nothing_else_is_allowed_by_the_archive_policy(example_stack: StackSnaps
     assert allowed == {"cloudtrail.amazonaws.com", "config.amazonaws.com"}
 
 
-def test_no_load_balancer_log_bucket_unless_asked(example_stack: StackSnapshot) -> None:
-    assert [b.name for b in example_stack.of_type("aws:s3/bucket:Bucket")] == [archive(example_stack).name]
-    assert "loadBalancerAccessLogBucket" not in example_stack.outputs
+def test_no_load_balancer_log_bucket_unless_asked() -> None:
+    stack = evaluate_stack("acme-preprod", {"secure-tenant:logArchive": {"loadBalancerAccessLogs": False}})
+    assert [b.name for b in stack.of_type("aws:s3/bucket:Bucket")] == [archive(stack).name]
+    assert "loadBalancerAccessLogBucket" not in stack.outputs
+
+
+def test_the_example_stacks_keep_alb_access_logs_under_the_tenants_waiver(
+    example_stack: StackSnapshot,
+) -> None:
+    bucket = example_stack.named(f"{prefix(example_stack)}-lb-access-logs-bucket")
+    assert example_stack.outputs["loadBalancerAccessLogBucket"] == bucket.inputs["bucket"]
+    # Shown with the approver and expiry of tenants/acme/waivers.yaml.
+    assert example_stack.exceptions == approved({}, example_stack.outputs["environment"])
+    assert "Head of Security" in example_stack.exceptions["loadBalancerLogsSseS3"]
 
 
 def test_load_balancer_access_logs_need_their_named_exception() -> None:
     with pytest.raises(ConfigError) as raised:
-        evaluate_stack("acme-prod", {"secure-tenant:logArchive": {"loadBalancerAccessLogs": True}})
+        evaluate_waived(
+            "acme-prod", {"secure-tenant:logArchive": {"loadBalancerAccessLogs": True}}, {}, own=False
+        )
     message = str(raised.value)
     assert (
         "tenants/acme/waivers.yaml: " in message and "waive loadBalancerLogsSseS3 (control CRY-01)" in message
@@ -193,7 +206,7 @@ def test_load_balancer_access_logs_need_their_named_exception() -> None:
 def test_load_balancer_logs_get_their_own_hardened_sse_s3_bucket(access_log_stack: StackSnapshot) -> None:
     bucket = access_log_stack.named(f"{prefix(access_log_stack)}-lb-access-logs-bucket")
     assert access_log_stack.outputs["loadBalancerAccessLogBucket"] == bucket.inputs["bucket"]
-    assert access_log_stack.outputs["exceptions"] == approved(LB_LOGS_EXCEPTION)
+    assert access_log_stack.outputs["exceptions"] == approved(LB_LOGS_EXCEPTION, "prod")
     (encryption,) = of_bucket(
         access_log_stack,
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
@@ -248,7 +261,7 @@ def test_prod_without_object_lock_is_built_and_shown_with_its_exception() -> Non
     stack = evaluate_waived("acme-prod", {"secure-tenant:logArchive": {"objectLock": False}}, exception)
     assert archive(stack).inputs["objectLockEnabled"] is False
     assert not stack.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
-    assert stack.outputs["exceptions"] == approved(exception)
+    assert stack.outputs["exceptions"] == approved(exception, "prod")
 
 
 def test_short_archive_retention_needs_a_named_exception() -> None:

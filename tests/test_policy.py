@@ -1224,11 +1224,8 @@ EXCEPTIONS: list[tuple[str, dict[str, Any], set[str]]] = [
     ),
     ("logArchiveWithoutObjectLock", {"logArchive": {"objectLock": False}}, {"s3-object-lock-in-prod"}),
     ("shortLogArchiveRetention", {"logArchive": {"retentionDays": 90}}, {"s3-object-lock-in-prod"}),
-    (
-        "loadBalancerLogsSseS3",
-        {"logArchive": {"loadBalancerAccessLogs": True}},
-        {"s3-buckets-encrypted-with-stack-key"},
-    ),
+    # The pack accepts SSE-S3 on the access-log bucket by effect (only ELB log delivery writes there).
+    ("loadBalancerLogsSseS3", {"logArchive": {"loadBalancerAccessLogs": True}}, set()),
     (
         "shortBackupRetention",
         {"backups": {"dailyRetentionDays": 7}},
@@ -1302,3 +1299,99 @@ def test_a_policys_own_settings_reach_it_as_the_cli_passes_them(broken_stack: St
     )
     assert not any("any-string-at-all" in m for m in trusted)
     assert len(trusted) == len(untrusted) - sum("any-string-at-all" in m for m in untrusted)
+
+
+# --- SSE-S3 only where ELB access logs must go --------------------------------------------------------------------
+ELB_WRITES = {
+    "Sid": "ElbWritesThisAccountsAccessLogs",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::156460612806:root"},
+    "Action": "s3:PutObject",
+    "Resource": "arn:aws:s3:::bucket-1/AWSLogs/123456789012/*",
+}
+SSE_S3 = changed("sse", rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}])
+DELIVERS_ACCESS_LOGS = changed("alb", accessLogs={"bucket": "bucket-1", "enabled": True})
+
+
+def access_log_policy(*allows: dict[str, Any]) -> Mutation:
+    document = json.loads(TLS_DENY)
+    return changed("bucket-policy", policy=json.dumps({"Statement": [*document["Statement"], *allows]}))
+
+
+def encryption_problems(*mutations: Mutation) -> list[str]:
+    return judge(both(*mutations)(compliant())).get("s3-buckets-encrypted-with-stack-key", [])
+
+
+def test_sse_s3_is_accepted_on_a_bucket_that_only_elb_access_log_delivery_writes_into() -> None:
+    assert encryption_problems(SSE_S3, DELIVERS_ACCESS_LOGS, access_log_policy(ELB_WRITES)) == []
+    newer_region = {**ELB_WRITES, "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}}
+    assert encryption_problems(SSE_S3, DELIVERS_ACCESS_LOGS, access_log_policy(newer_region)) == []
+
+
+def test_a_normal_data_bucket_with_sse_s3_is_still_refused() -> None:
+    assert encryption_problems(SSE_S3) == [
+        "bucket: server-side encryption AES256 is not aws:kms with a tenant key"
+    ]
+
+
+@pytest.mark.parametrize(
+    "mutations",
+    [
+        pytest.param((access_log_policy(ELB_WRITES),), id="elb-may-write-but-no-load-balancer-logs-there"),
+        pytest.param(
+            (
+                changed("alb", accessLogs={"bucket": "bucket-1", "enabled": False}),
+                access_log_policy(ELB_WRITES),
+            ),
+            id="access-logs-switched-off",
+        ),
+        pytest.param((DELIVERS_ACCESS_LOGS,), id="no-elb-statement-at-all"),
+        pytest.param(
+            (
+                DELIVERS_ACCESS_LOGS,
+                access_log_policy(
+                    ELB_WRITES,
+                    {
+                        **ELB_WRITES,
+                        "Sid": "AppWrites",
+                        "Principal": {"AWS": "arn:aws:iam::123456789012:role/app"},
+                    },
+                ),
+            ),
+            id="another-writer-next-to-elb",
+        ),
+        pytest.param(
+            (
+                DELIVERS_ACCESS_LOGS,
+                access_log_policy({**ELB_WRITES, "Action": ["s3:PutObject", "s3:GetObject"]}),
+            ),
+            id="elb-may-do-more-than-put",
+        ),
+        pytest.param(
+            (DELIVERS_ACCESS_LOGS, access_log_policy({**ELB_WRITES, "Principal": "*"})),
+            id="anyone-may-put",
+        ),
+        pytest.param(
+            (
+                DELIVERS_ACCESS_LOGS,
+                access_log_policy({**ELB_WRITES, "Principal": {"AWS": "arn:aws:iam::999999999999:root"}}),
+            ),
+            id="an-account-that-is-not-elb",
+        ),
+        pytest.param(
+            (
+                DELIVERS_ACCESS_LOGS,
+                access_log_policy(
+                    {k: v for k, v in ELB_WRITES.items() if k != "Action"} | {"NotAction": "s3:Get*"}
+                ),
+            ),
+            id="not-action",
+        ),
+    ],
+)
+def test_sse_s3_is_refused_unless_the_bucket_is_an_elb_access_log_bucket_by_effect(
+    mutations: tuple[Mutation, ...],
+) -> None:
+    assert encryption_problems(SSE_S3, *mutations) == [
+        "bucket: server-side encryption AES256 is not aws:kms with a tenant key"
+    ]

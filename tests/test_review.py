@@ -170,7 +170,7 @@ def test_exceptions_added_and_removed_are_listed(prod_stack: StackSnapshot) -> N
     assert ("added", "shortLogRetention") in kinds
     markdown = review.render_markdown(result)
     assert "| removed | `noShieldAdvanced` | budget |" in markdown
-    assert f"| added | `shortLogRetention` | {approved(waived)['shortLogRetention']} |" in markdown
+    assert f"| added | `shortLogRetention` | {approved(waived, 'preprod')['shortLogRetention']} |" in markdown
 
 
 def test_a_replaced_bucket_names_the_input_that_forces_it_and_says_only_the_engine_knows(

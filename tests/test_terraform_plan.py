@@ -10,17 +10,15 @@ import pytest
 
 from review import checkov, terraform_plan
 from review.terraform_plan import DeclaredResource, StackSnapshot, UnmappedResourceType
-from tests.stacks import waived
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
 
-def _with_alb_access_logs(stack: str) -> StackSnapshot:
-    with waived({"loadBalancerLogsSseS3": "ELB delivers only to SSE-S3 buckets"}):
-        return terraform_plan.evaluate_stack(
-            stack, {"secure-tenant:logArchive": {"objectLock": True, "loadBalancerAccessLogs": True}}
-        )
+def _without_alb_access_logs(stack: str) -> StackSnapshot:
+    return terraform_plan.evaluate_stack(
+        stack, {"secure-tenant:logArchive": {"objectLock": True, "loadBalancerAccessLogs": False}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +53,10 @@ def test_properties_become_terraform_attributes_and_nested_objects_blocks(prod_p
     redirect = _planned(prod_plan, "aws_lb_listener.acme-prod-http-redirect")
     assert redirect["port"] == 80 and isinstance(redirect["port"], int)
     assert redirect["default_action"][0]["redirect"][0]["status_code"] == "HTTP_301"
-    assert "access_logs" not in _planned(prod_plan, "aws_lb.acme-prod-alb")
-    alb = _planned(terraform_plan.export(_with_alb_access_logs("acme-prod")), "aws_lb.acme-prod-alb")
+    alb = _planned(prod_plan, "aws_lb.acme-prod-alb")
     assert alb["access_logs"] == [{"enabled": True, "bucket": "acme-prod-lb-access-logs-bucket-id"}]
+    off = _planned(terraform_plan.export(_without_alb_access_logs("acme-prod")), "aws_lb.acme-prod-alb")
+    assert "access_logs" not in off
 
 
 def test_a_property_taken_from_another_resource_is_a_reference_not_a_value(prod_plan: dict[str, Any]) -> None:
@@ -160,11 +159,11 @@ def test_checkov_reads_the_export_and_flags_alb_access_logs_only_when_off(tmp_pa
         assert passed > 100 and version
         return {(f.check_id, f.resource) for f in findings}
 
-    off = failed(terraform_plan.evaluate_stack("acme-preprod"))
+    off = failed(_without_alb_access_logs("acme-preprod"))
     assert ("CKV_AWS_91", "aws_lb.acme-preprod-alb") in off
     # The graph checks follow the exported references: the buckets have their public access blocks.
     assert "CKV2_AWS_6" not in {check for check, _ in off}
-    on = failed(_with_alb_access_logs("acme-preprod"))
+    on = failed(terraform_plan.evaluate_stack("acme-preprod"))
     assert ("CKV_AWS_91", "aws_lb.acme-preprod-alb") not in on
     assert ("CKV_AWS_145", "aws_s3_bucket.acme-preprod-lb-access-logs-bucket") in on  # SSE-S3, as ELB needs
 
@@ -185,10 +184,11 @@ def test_an_unwaived_finding_fails_the_scan_and_is_written_for_the_report(tmp_pa
     argv = ["acme-preprod", "--checkov", str(CHECKOV), "--waivers", str(waivers), "--out", str(tmp_path)]
     assert checkov.main(argv) == 1
     result = json.loads((tmp_path / "acme-preprod.json").read_text())
-    assert ("CKV_AWS_91", "aws_lb.acme-preprod-alb") in {
+    assert ("CKV_AWS_145", "aws_s3_bucket.acme-preprod-lb-access-logs-bucket") in {
         (f["check_id"], f["resource"]) for f in result["failed"]
     }
-    assert "| CKV_AWS_91 | `aws_lb.acme-preprod-alb` |" in (tmp_path / "acme-preprod.md").read_text()
+    report = (tmp_path / "acme-preprod.md").read_text()
+    assert "| CKV_AWS_145 | `aws_s3_bucket.acme-preprod-lb-access-logs-bucket` |" in report
     assert (tmp_path / "acme-preprod" / "tfplan.json").is_file()
 
 

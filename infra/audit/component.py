@@ -29,6 +29,14 @@ SECURITY_HUB_STANDARDS = {
     "cis-aws-foundations-benchmark": "cis-aws-foundations-benchmark/v/3.0.0",
     "aws-foundational-security-best-practices": "aws-foundational-security-best-practices/v/1.0.0",
 }
+# Object writes to the log buckets the trail records (eventName prefixes): deleting, unlocking, re-permissioning.
+RECORDED_OBJECT_WRITES = (
+    "Delete",
+    "PutObjectRetention",
+    "PutObjectLegalHold",
+    "PutObjectAcl",
+    "RestoreObject",
+)
 CONFIG_ROLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWS_ConfigRole"
 
 # AWS Config managed rules matching the policy: identifier -> (control id, input parameters). The thresholds are
@@ -79,8 +87,48 @@ class AuditTrailArgs:
     # The archive's bucket policy: CloudTrail and Config test their access when they are created.
     archive_ready: Sequence[pulumi.Resource]
     log_retention_days: int
+    # Buckets whose object reads and deletions the trail records (S3 data events): the log buckets.
+    data_event_bucket_arns: Sequence[pulumi.Input[str]] = ()
     runtime_monitoring: bool = True
     alert_emails: tuple[str, ...] = ()
+
+
+def event_selectors(bucket_arns: Sequence[str]) -> list[aws.cloudtrail.TrailAdvancedEventSelectorArgs]:
+    """Every management event, and who reads, deletes or unlocks objects in these buckets (S3 data events).
+
+    Writes that create objects are left out: CloudTrail's own deliveries into the archive are PutObject calls, each
+    of which would be logged into the archive again (recursive events; the trail's RecursiveLogging switch is not
+    in pulumi-aws). Versioning and object lock keep what an overwrite replaces.
+    """
+    field = aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs
+    selectors = [
+        aws.cloudtrail.TrailAdvancedEventSelectorArgs(
+            name="Management events, read and write",
+            field_selectors=[field(field="eventCategory", equals=["Management"])],
+        )
+    ]
+    if not bucket_arns:
+        return selectors
+    objects = [
+        field(field="eventCategory", equals=["Data"]),
+        field(field="resources.type", equals=["AWS::S3::Object"]),
+        field(field="resources.ARN", starts_withs=[f"{arn}/" for arn in bucket_arns]),
+    ]
+    return [
+        *selectors,
+        aws.cloudtrail.TrailAdvancedEventSelectorArgs(
+            name="Reads of the log buckets' objects",
+            field_selectors=[*objects, field(field="readOnly", equals=["true"])],
+        ),
+        aws.cloudtrail.TrailAdvancedEventSelectorArgs(
+            name="Deletions and retention changes in the log buckets",
+            field_selectors=[
+                *objects,
+                field(field="readOnly", equals=["false"]),
+                field(field="eventName", starts_withs=list(RECORDED_OBJECT_WRITES)),
+            ],
+        ),
+    ]
 
 
 def guardduty_alert_pattern() -> dict[str, Any]:
@@ -242,6 +290,7 @@ class AuditTrail(pulumi.ComponentResource):
             kms_key_id=args.logs_key_arn,
             cloud_watch_logs_group_arn=log_group.arn.apply(lambda arn: f"{arn}:*"),
             cloud_watch_logs_role_arn=role.arn,
+            advanced_event_selectors=pulumi.Output.all(*args.data_event_bucket_arns).apply(event_selectors),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.archive_ready, role_policy]),
         )
 

@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.baseline import ELB_LOG_ACCOUNTS, ELB_LOG_DELIVERY_SERVICE
 from infra.iam import service_allow
 from infra.keys.component import trail_arn
 from infra.naming import Naming
@@ -22,16 +23,6 @@ from infra.naming import Naming
 LIFECYCLE_TRANSITIONS = (("STANDARD_IA", 30), ("GLACIER_IR", 90))
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 MIN_TLS_VERSION = 1.2
-# ELB access log delivery, per AWS docs "Enable access logs for your Application Load Balancer": regions opened
-# before August 2022 grant the regional ELB account; newer regions (eu-south-2) the log delivery service principal.
-ELB_LOG_ACCOUNTS = {
-    "eu-central-1": "054676820928",
-    "eu-west-1": "156460612806",
-    "eu-west-3": "009996457667",
-    "eu-south-1": "635631232127",
-    "eu-north-1": "897822967062",
-}
-ELB_LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 
 @dataclass(frozen=True)
