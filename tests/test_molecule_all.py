@@ -47,3 +47,18 @@ def test_a_passing_scenario_runs_once(attempts: list[bool]) -> None:
     result = molecule_all.run_scenario("pki", "default", {})
     assert (result.passed, result.attempts) == (True, 1)
     assert attempts == [False]
+
+
+def test_the_slowest_scenarios_start_first_by_the_last_run_else_by_the_ci_figures(tmp_path: Path) -> None:
+    scenarios = [("audit_logging", "default"), ("openvpn", "default"), ("openvpn", "mfa"), ("pki", "default")]
+    results = tmp_path / "results.json"
+    assert molecule_all.slowest_first(scenarios, results) == [
+        ("openvpn", "default"),
+        ("openvpn", "mfa"),
+        ("pki", "default"),
+        ("audit_logging", "default"),
+    ]
+    results.write_text('[{"role": "audit_logging", "scenario": "default", "seconds": 900.0}]')
+    assert molecule_all.slowest_first(scenarios, results)[0] == ("audit_logging", "default")
+    results.write_text("{not json")
+    assert molecule_all.slowest_first(scenarios, results)[0] == ("openvpn", "default")
