@@ -10,7 +10,8 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
 .PHONY: deps apt-deps lint unit molecule smoke test preview demo bench evidence clean \
-	checkov stack-matrix fleet-preview report baseline policy-config pulumi-preview pulumi-up drift molecule-role docs
+	checkov stack-matrix fleet-preview report baseline policy-config pulumi-preview pulumi-up drift molecule-role docs \
+	test-checks test-molecule
 
 deps: apt-deps $(VENV)/.installed
 
@@ -46,7 +47,23 @@ molecule: deps
 smoke: deps
 	python -m lab.smoke
 
-test: lint unit smoke molecule
+# The molecule scenarios take most of the run and mostly wait on their lab hosts (boot, apt, SSH), so the CPU-bound
+# checks run beside them, not before: lint, unit and smoke in order on one side ([checks] lines), molecule on the
+# other ([molecule] lines; it debootstraps the lab root file system while lint runs). Each phase prints its seconds.
+test: deps $(CHECKOV_VENV)/.installed
+	@$(call TIMED,all phases,-j2 test-checks test-molecule)
+
+# $(call TIMED,label[,make arguments]): make the label's target (or the arguments), then say how long it took.
+TIMED = (started=$$(date +%s); $(MAKE) --no-print-directory $(or $(2),$(1)); status=$$?; \
+	echo "make test: $(1) $$([ $$status = 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - started )) s"; \
+	exit $$status)
+
+test-checks:
+	@set -o pipefail; { $(call TIMED,lint) && $(call TIMED,unit) && $(call TIMED,smoke); } 2>&1 | \
+	  sed -u 's/^/[checks] /'
+
+test-molecule:
+	@set -o pipefail; $(call TIMED,molecule) 2>&1 | sed -u 's/^/[molecule] /'
 
 preview: deps
 	secure-tenant-preview --stack $(STACK)
