@@ -13,6 +13,38 @@ from review.terraform_plan import DeclaredResource, StackSnapshot, UnmappedResou
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+Scan = tuple[list[checkov.Finding], int, str]
+_SCANS: dict[tuple[str, str], Scan] = {}
+_run_checkov = checkov.run_checkov
+
+
+@pytest.fixture(autouse=True)
+def one_checkov_scan_per_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan takes checkov seconds: a plan scanned already this session (same checkov, same resources in whatever
+    order the mocked run registered them) gets that scan's result again; any other plan, or none, goes to checkov."""
+
+    def scan(binary: Path, plan: Path) -> Scan:
+        if not plan.is_file():
+            return _run_checkov(binary, plan)
+        key = (str(binary), json.dumps(_by_address(json.loads(plan.read_text())), sort_keys=True))
+        if key not in _SCANS:
+            _SCANS[key] = _run_checkov(binary, plan)
+        findings, passed, version = _SCANS[key]
+        return list(findings), passed, version
+
+    monkeypatch.setattr(checkov, "run_checkov", scan)
+
+
+def _by_address(value: Any) -> Any:
+    """The plan with its resource lists in address order (the order resources register in varies by run)."""
+    if isinstance(value, dict):
+        return {key: _by_address(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [_by_address(item) for item in value]
+        if items and all(isinstance(item, dict) and "address" in item for item in items):
+            return sorted(items, key=lambda item: str(item["address"]))
+        return items
+    return value
 
 
 def _without_alb_access_logs(stack: str) -> StackSnapshot:
