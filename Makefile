@@ -49,8 +49,9 @@ smoke: deps
 
 # The molecule scenarios take most of the run and mostly wait on their lab hosts (boot, apt, SSH), so the CPU-bound
 # checks run beside them, not before: lint, unit and smoke in order on one side ([checks] lines), molecule on the
-# other ([molecule] lines; it debootstraps the lab root file system while lint runs). Each phase prints its seconds.
-test: deps $(CHECKOV_VENV)/.installed
+# other ([molecule] lines; it debootstraps the lab root file system while lint builds checkov's venv and runs).
+# Each phase prints its seconds.
+test: deps
 	@$(call TIMED,all phases,-j2 test-checks test-molecule)
 
 # $(call TIMED,label[,make arguments]): make the label's target (or the arguments), then say how long it took.
