@@ -138,9 +138,9 @@ def document_title(document: str) -> str:
 
 
 def _policy_names() -> set[str]:
-    from policy.baseline import POLICIES
+    from infra.policy_pack import all_policies
 
-    return {spec.name for spec in POLICIES}
+    return {spec.name for spec in all_policies()}
 
 
 def _implementation_problem(control: Control, ref: Reference) -> str | None:
@@ -249,9 +249,9 @@ def citations() -> list[Citation]:
     """
     from infra.audit.component import CONFIG_RULES
     from infra.baseline import Control as CitedControl
-    from policy.baseline import POLICIES
+    from infra.policy_pack import all_policies
 
-    found = [Citation(spec.control, "policy", spec.name) for spec in POLICIES]
+    found = [Citation(spec.control, "policy", spec.name) for spec in all_policies()]
     found += [
         Citation(c, "role", role) for role, ids in sorted(_role_controls().items()) for c in sorted(ids)
     ]

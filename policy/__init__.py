@@ -1,1 +1,4 @@
-"""The secure-tenant CrossGuard policy pack (entry point for the Pulumi CLI: policy/__main__.py)."""
+"""The secure-tenant CrossGuard policy pack: only the entry point the Pulumi CLI loads (policy/__main__.py).
+
+The policies live with their concerns (infra/<concern>/policies.py) and are gathered by infra/policy_pack.py.
+"""

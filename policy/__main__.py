@@ -5,10 +5,10 @@ from pathlib import Path
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-# The CLI runs this file with policy/ as the working directory; the rules live in the `policy` package.
+# The CLI runs this file with policy/ as the working directory; the policies live in the concern packages of infra/.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from policy.baseline import sdk_policies
+from infra.policy_pack import sdk_policies
 
 PolicyPack(
     name="secure-tenant-baseline",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from policy.baseline import Rule, public_entry, security_group_rules, world_open
-from policy.view import (
+from infra.network.policies import Rule, public_entry, security_group_rules, world_open
+from infra.policy_view import (
     INSTANCE,
     LISTENER_TYPES,
     LOAD_BALANCER_TYPES,

@@ -22,18 +22,18 @@ from pulumi_policy import (
 )
 
 from infra.baseline import WAIVED_POLICIES, ExceptionName
-from policy.baseline import POLICIES, sdk_policies
+from infra.policy_pack import all_policies, sdk_policies
 from review.offline import DeclaredResource, StackSnapshot
 from review.verdict import Violation
 
-CONTROL_OF = {spec.name: spec.control for spec in POLICIES}
+CONTROL_OF = {spec.name: spec.control for spec in all_policies()}
 
 
 def enforcement_levels(config: Mapping[str, Any] | None) -> dict[str, str]:
     config = dict(config or {})
     default = str(config.get("all", "mandatory"))
     levels = {}
-    for spec in POLICIES:
+    for spec in all_policies():
         value = config.get(spec.name, default)
         level = value.get("enforcementLevel", default) if isinstance(value, Mapping) else value
         if level not in ("mandatory", "advisory", "disabled"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.firewall.parser import parse_rule
-from policy.view import RULE_GROUP
+from infra.policy_view import RULE_GROUP
 from review.saved import SavedResources
 
 

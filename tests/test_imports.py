@@ -90,7 +90,8 @@ def test_the_graph_is_read_from_the_source_not_assumed_empty() -> None:
     graph = module_graph()
     assert "infra.firewall.generate" in graph["infra.firewall.config"]
     assert "infra.network.fakes" in graph["review.offline"]  # `from infra.network import fakes`
-    assert {"infra", "policy"} <= package_graph(graph)["review"]
+    assert "infra.policy_pack" in graph["review.pack_runner"]
+    assert "infra" in package_graph(graph)["policy"]
 
 
 def test_our_modules_import_each_other_without_a_cycle() -> None:
@@ -112,12 +113,40 @@ def test_neither_the_program_nor_the_pack_imports_the_review_tools() -> None:
     assert offenders == {}
 
 
-def test_the_pack_reads_the_baseline_not_the_program() -> None:
-    pack = {module: imported for module, imported in module_graph().items() if module.startswith("policy")}
-    outside = {
-        module: {m for m in imported if not m.startswith("policy")} for module, imported in pack.items()
+def test_the_program_imports_neither_the_pack_entry_nor_the_review_tools() -> None:
+    """The concerns own their policies; the pack entry (policy/) and the review tools sit above them."""
+    graph = module_graph()
+    offenders = {
+        module: {m for m in imported if m.split(".")[0] in ("policy", "review")}
+        for module, imported in graph.items()
+        if module.startswith("infra") and any(m.split(".")[0] in ("policy", "review") for m in imported)
     }
-    assert all(imported <= {"infra.baseline"} for imported in outside.values()), outside
+    assert offenders == {}
+
+
+def _is_policy_module(module: str) -> bool:
+    return module.endswith(".policies") or module in (
+        "infra.policy_view",
+        "infra.policy_pack",
+        "infra.concerns",
+    )
+
+
+def test_the_pack_reads_the_policies_and_the_baseline_not_the_program() -> None:
+    """policy/ is only the entry the CLI loads; the concerns' policies read no component, config or fakes."""
+    graph = module_graph()
+    assert {m for m in graph if m.startswith("policy")} == {"policy", "policy.__main__"}
+    assert graph["policy.__main__"] == {"infra.policy_pack"}
+    outside = {
+        module: {m for m in imported if not _is_policy_module(m) and m != "infra.baseline"}
+        for module, imported in graph.items()
+        if _is_policy_module(module)
+    }
+    assert all(not imported for imported in outside.values()), outside
+    assert {m for m in graph if m.startswith("infra.") and m.endswith(".policies")} >= {
+        "infra.keys.policies",
+        "infra.network.policies",
+    }
 
 
 def test_the_baseline_is_a_leaf_without_pulumi() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from infra.network.config import SUBNET_TIERS
-from policy.baseline import is_taggable
+from infra.network.policies import is_taggable
 from review.offline import DeclaredResource, StackSnapshot
 from tests.stacks import named, prefix
 

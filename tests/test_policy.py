@@ -11,10 +11,12 @@ import pytest
 from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from infra import policy_view as view
+from infra.audit.policies import log_groups_encrypted
 from infra.baseline import WAIVED_POLICIES, ExceptionName
-from policy import baseline, view
-from policy.baseline import POLICIES
-from policy.view import ResourceCheck, StackCheck, StackResource, StackView
+from infra.firewall.policies import public_subnets
+from infra.policy_pack import all_policies, sdk_policies
+from infra.policy_view import ResourceCheck, StackCheck, StackResource, StackView
 from review.offline import StackSnapshot, evaluate, evaluate_stack, stack_config
 from review.pack_runner import enforcement_levels, mandatory, policy_pack_config, run_pack
 from tests.fixtures.broken_stack import broken_program
@@ -314,7 +316,7 @@ def judge(resources: list[StackResource], config: Mapping[str, Any] | None = Non
     """Every policy on these resources, as the pack applies them: the violations, by policy."""
     view = StackView(resources, config or {})
     found: dict[str, list[str]] = {}
-    for spec in POLICIES:
+    for spec in all_policies():
         if spec.stack:
             messages = cast(StackCheck, spec.check)(view)
         else:
@@ -864,8 +866,9 @@ def test_each_policy_flags_its_violating_case_and_its_bypass_attempt(
 
 
 def test_every_policy_has_a_violating_case_and_a_bypass_case() -> None:
-    names = {spec.name for spec in POLICIES}
-    assert len(names) == len(POLICIES) >= 40
+    policies = all_policies()
+    names = {spec.name for spec in policies}
+    assert len(names) == len(policies) >= 40
     for kind in ("violating", "bypass"):
         assert {policy for policy, k, _, _ in CASES if k == kind} == names
 
@@ -975,7 +978,7 @@ def test_stack_policies_run_in_a_preview_where_ids_are_unknown() -> None:
     bucket = preview_resource("aws:s3/bucket:Bucket", "bucket", {"id": view.UNKNOWN}, {})
     good = preview_resource(view.LOG_GROUP, "good", {"kmsKeyId": view.UNKNOWN}, {"kmsKeyId": [key]})
     odd = preview_resource(view.LOG_GROUP, "odd", {"kmsKeyId": view.UNKNOWN}, {"kmsKeyId": [bucket]})
-    policy = next(p for p in baseline.sdk_policies() if p.name == "log-groups-encrypted-with-stack-key")
+    policy = next(p for p in sdk_policies() if p.name == "log-groups-encrypted-with-stack-key")
     reported: list[str] = []
     policy.validate(
         StackValidationArgs([key, bucket, good, odd]), lambda message, urn=None: reported.append(message)
@@ -1032,7 +1035,7 @@ def test_a_key_reference_unknown_in_a_preview_is_judged_by_its_dependency() -> N
             {"kmsKeyId": ["urn:bucket"]},
         ),
     ]
-    assert baseline.log_groups_encrypted(StackView(resources)) == [
+    assert log_groups_encrypted(StackView(resources)) == [
         "odd-logs: kmsKeyId is not known to come from a KMS key of this stack"
     ]
 
@@ -1081,7 +1084,7 @@ def test_ranges_are_judged_as_a_set(cidrs: list[str], is_world: bool) -> None:
 
 def test_a_subnet_is_public_by_its_routes_whatever_its_tags() -> None:
     untagged = changed("public-a", tags=TAGS)(compliant())
-    assert [s.name for s in baseline.public_subnets(StackView(untagged))] == ["public-a"]
+    assert [s.name for s in public_subnets(StackView(untagged))] == ["public-a"]
 
 
 def test_stack_policy_shield_names_an_elastic_ip_by_its_allocation() -> None:
@@ -1192,7 +1195,7 @@ def test_broken_stack_fails_with_the_expected_violations(broken_stack: StackSnap
         "sns-topics-encrypted-with-stack-key",
     }
     violated = {v.policy for v in mandatory(run_pack(broken_stack))}
-    assert violated == {spec.name for spec in POLICIES} - not_declared
+    assert violated == {spec.name for spec in all_policies()} - not_declared
 
 
 def test_the_bypasses_of_the_review_are_caught_on_a_real_program(broken_stack: StackSnapshot) -> None:

@@ -1,10 +1,12 @@
-"""What a policy sees of a stack, and the helpers every policy of the pack shares.
+"""What a policy of the pack sees of a stack, how a policy is registered, and the helpers every policy shares.
 
-A stack policy gets a `StackView`: every resource with its resolved values and property dependencies, the
-cross-references between them (by id, ARN or name once known, by dependency while a preview does not know them),
-the KMS keys the stack declares, and the policy config. `resource_policy`/`stack_policy` register a check in
-`POLICIES` and make sure no input can crash it: a malformed value is a violation naming the property. Range sets
-(`is_world`) measure the union of source ranges, however it is split.
+A policy is a plain function that returns violation messages, judging effects, not names: a resource policy over
+(resource type, inputs), a stack policy over a `StackView`: every resource with its resolved values and property
+dependencies, the cross-references between them (by id, ARN or name once known, by dependency while a preview does
+not know them), the KMS keys the stack declares, and the policy config. Property names are the engine's
+(camelCase), as CrossGuard hands them over. `resource_policy`/`stack_policy` register a check in `POLICIES` (each
+concern's infra/<concern>/policies.py does) and make sure no input can crash it: a malformed value is a violation
+naming the property. Range sets (`is_world`) measure the union of source ranges, however it is split.
 """
 
 from __future__ import annotations
