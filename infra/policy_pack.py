@@ -1,8 +1,9 @@
 """The security baseline as CrossGuard policies: every concern's policies, wrapped for the pulumi-policy SDK.
 
 Each concern package registers its own policies (infra/<concern>/policies.py, with `resource_policy` and
-`stack_policy` of infra/policy_view.py); `all_policies` loads them and `sdk_policies` wraps each for the SDK. The
-same objects serve `pulumi preview --policy-pack policy` (policy/__main__.py) and review/pack_runner.py.
+`stack_policy` of infra/policy_view.py); `all_policies` finds every concern's (infra/concerns.py walks the
+packages, no list to keep) and `sdk_policies` wraps each for the SDK. The same objects serve
+`pulumi preview --policy-pack policy` (policy/__main__.py) and review/pack_runner.py.
 """
 
 from __future__ import annotations
@@ -21,30 +22,13 @@ from pulumi_policy import (
 )
 from pulumi_policy.deserialize import serialize_properties
 
-from infra.audit import policies as audit_policies
-from infra.backups import policies as backups_policies
-from infra.bastion import policies as bastion_policies
-from infra.edge import policies as edge_policies
-from infra.firewall import policies as firewall_policies
-from infra.keys import policies as keys_policies
-from infra.log_archive import policies as log_archive_policies
-from infra.network import policies as network_policies
+from infra.concerns import concern_modules
 from infra.policy_view import POLICIES, PolicySpec, ResourceCheck, StackCheck, StackResource, StackView
-
-CONCERN_POLICIES = (
-    audit_policies,
-    backups_policies,
-    bastion_policies,
-    edge_policies,
-    firewall_policies,
-    keys_policies,
-    log_archive_policies,
-    network_policies,
-)
 
 
 def all_policies() -> list[PolicySpec]:
-    """Every policy of the pack, as its concern registered it."""
+    """Every policy of the pack: each concern's `policies` module registers its own when it is imported."""
+    concern_modules("policies")
     return list(POLICIES)
 
 

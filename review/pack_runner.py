@@ -1,8 +1,8 @@
 """Apply the policy pack offline to the resources of a stack evaluated under mocks.
 
-The pack's own SDK policy objects are called, with the engine's argument types, on every declared resource
-(resource policies see its inputs, as in a preview) and on the whole stack (stack policies see resolved
-values and property dependencies). Enforcement levels come from a config in the format of
+The pack's own SDK policy objects (every concern's policies, as infra/policy_pack.py finds them) are called, with
+the engine's argument types, on every declared resource (resource policies see its inputs, as in a preview) and
+on the whole stack (stack policies see resolved values and property dependencies). Enforcement levels come from a config in the format of
 `pulumi preview --policy-pack-config`: {"all": "mandatory", "<policy>": "advisory" | {"enforcementLevel": ...}}.
 """
 
@@ -25,8 +25,6 @@ from infra.baseline import WAIVED_POLICIES, ExceptionName
 from infra.policy_pack import all_policies, sdk_policies
 from review.offline import DeclaredResource, StackSnapshot
 from review.verdict import Violation
-
-CONTROL_OF = {spec.name: spec.control for spec in all_policies()}
 
 
 def enforcement_levels(config: Mapping[str, Any] | None) -> dict[str, str]:
@@ -88,6 +86,7 @@ def policy_pack_config(exceptions: Mapping[str, str]) -> dict[str, str]:
 def run_pack(snapshot: StackSnapshot, config: Mapping[str, Any] | None = None) -> list[Violation]:
     """The pack's verdicts; without an explicit config, the stack's own (its exceptions waive their policies)."""
     waived = waived_policies(snapshot.exceptions)
+    control_of = {spec.name: spec.control for spec in all_policies()}
     levels = enforcement_levels(config if config is not None else policy_pack_config(snapshot.exceptions))
     violations: list[Violation] = []
     custom = [r for r in snapshot.resources if r.custom]
@@ -107,7 +106,7 @@ def run_pack(snapshot: StackSnapshot, config: Mapping[str, Any] | None = None) -
         ) -> None:
             name = next((r.name for r in custom if r.urn == urn), "stack") if urn else "stack"
             waiver = waived.get(_name, "") if _level == "advisory" else ""
-            violations.append(Violation(_name, CONTROL_OF[_name], _level, name, message, waiver))
+            violations.append(Violation(_name, control_of[_name], _level, name, message, waiver))
 
         # A policy's own settings (e.g. trustedKeyArns), as the CLI hands them from --policy-pack-config.
         settings = _policy_settings(config, policy.name)

@@ -3,100 +3,27 @@
 Terraform's `show -json` plan format: `planned_values.root_module.resources` (the values after apply),
 `resource_changes` (all creates, as for a first deploy) and `configuration.root_module.resources` (the
 references between resources, which checkov's graph checks follow). pulumi_aws is generated from Terraform's aws
-provider, so its types and properties map back one to one: the type token through `TERRAFORM_TYPES`, camelCase to
-snake_case, a nested object to a list of one block, and the few block lists Pulumi names in the plural back to
-Terraform's singular (`BLOCK_NAMES`). A resource type without a mapping stops the export: no resource may escape
-the scanner unnoticed.
+provider, so its types and properties map back one to one: the type token through the `TERRAFORM_TYPES` each
+concern declares next to its component (infra/<concern>/component.py), camelCase to snake_case, a nested object to
+a list of one block, and the few block lists Pulumi names in the plural back to Terraform's singular
+(`BLOCK_NAMES`). A resource type no concern declares stops the export: no resource may escape the scanner
+unnoticed.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+from infra.concerns import concern_modules
 from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
 
 FORMAT_VERSION = "1.2"
 # Scanners only accept a JSON file as a plan when it names the Terraform that wrote it: the release whose plan
 # format (1.2) this export follows.
 TERRAFORM_VERSION = "1.9.8"
-# The Pulumi type tokens of the resources our stacks declare, and the Terraform aws provider type of each.
-TERRAFORM_TYPES: dict[str, str] = {
-    "aws:acm/certificate:Certificate": "aws_acm_certificate",
-    "aws:acm/certificateValidation:CertificateValidation": "aws_acm_certificate_validation",
-    "aws:backup/plan:Plan": "aws_backup_plan",
-    "aws:backup/restoreTestingPlan:RestoreTestingPlan": "aws_backup_restore_testing_plan",
-    "aws:backup/restoreTestingSelection:RestoreTestingSelection": "aws_backup_restore_testing_selection",
-    "aws:backup/selection:Selection": "aws_backup_selection",
-    "aws:backup/vault:Vault": "aws_backup_vault",
-    "aws:backup/vaultLockConfiguration:VaultLockConfiguration": "aws_backup_vault_lock_configuration",
-    "aws:cfg/deliveryChannel:DeliveryChannel": "aws_config_delivery_channel",
-    "aws:cfg/recorder:Recorder": "aws_config_configuration_recorder",
-    "aws:cfg/recorderStatus:RecorderStatus": "aws_config_configuration_recorder_status",
-    "aws:cfg/rule:Rule": "aws_config_config_rule",
-    "aws:cloudtrail/trail:Trail": "aws_cloudtrail",
-    "aws:cloudwatch/eventRule:EventRule": "aws_cloudwatch_event_rule",
-    "aws:cloudwatch/eventTarget:EventTarget": "aws_cloudwatch_event_target",
-    "aws:cloudwatch/logGroup:LogGroup": "aws_cloudwatch_log_group",
-    "aws:cloudwatch/metricAlarm:MetricAlarm": "aws_cloudwatch_metric_alarm",
-    "aws:ebs/defaultKmsKey:DefaultKmsKey": "aws_ebs_default_kms_key",
-    "aws:ebs/encryptionByDefault:EncryptionByDefault": "aws_ebs_encryption_by_default",
-    "aws:ebs/volume:Volume": "aws_ebs_volume",
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": "aws_default_security_group",
-    "aws:ec2/eip:Eip": "aws_eip",
-    "aws:ec2/flowLog:FlowLog": "aws_flow_log",
-    "aws:ec2/instance:Instance": "aws_instance",
-    "aws:ec2/internetGateway:InternetGateway": "aws_internet_gateway",
-    "aws:ec2/natGateway:NatGateway": "aws_nat_gateway",
-    "aws:ec2/route:Route": "aws_route",
-    "aws:ec2/routeTable:RouteTable": "aws_route_table",
-    "aws:ec2/routeTableAssociation:RouteTableAssociation": "aws_route_table_association",
-    "aws:ec2/securityGroup:SecurityGroup": "aws_security_group",
-    "aws:ec2/subnet:Subnet": "aws_subnet",
-    "aws:ec2/volumeAttachment:VolumeAttachment": "aws_volume_attachment",
-    "aws:ec2/vpc:Vpc": "aws_vpc",
-    "aws:ec2/vpcEndpoint:VpcEndpoint": "aws_vpc_endpoint",
-    "aws:guardduty/detector:Detector": "aws_guardduty_detector",
-    "aws:guardduty/detectorFeature:DetectorFeature": "aws_guardduty_detector_feature",
-    "aws:iam/instanceProfile:InstanceProfile": "aws_iam_instance_profile",
-    "aws:iam/role:Role": "aws_iam_role",
-    "aws:iam/rolePolicy:RolePolicy": "aws_iam_role_policy",
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "aws_iam_role_policy_attachment",
-    "aws:kms/alias:Alias": "aws_kms_alias",
-    "aws:kms/externalKey:ExternalKey": "aws_kms_external_key",
-    "aws:kms/key:Key": "aws_kms_key",
-    "aws:lb/listener:Listener": "aws_lb_listener",
-    "aws:lb/loadBalancer:LoadBalancer": "aws_lb",
-    "aws:lb/targetGroup:TargetGroup": "aws_lb_target_group",
-    "aws:networkfirewall/firewall:Firewall": "aws_networkfirewall_firewall",
-    "aws:networkfirewall/firewallPolicy:FirewallPolicy": "aws_networkfirewall_firewall_policy",
-    "aws:networkfirewall/loggingConfiguration:LoggingConfiguration": "aws_networkfirewall_logging_configuration",
-    "aws:networkfirewall/ruleGroup:RuleGroup": "aws_networkfirewall_rule_group",
-    "aws:route53/record:Record": "aws_route53_record",
-    "aws:s3/bucket:Bucket": "aws_s3_bucket",
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "aws_s3_bucket_lifecycle_configuration",
-    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": (
-        "aws_s3_bucket_object_lock_configuration"
-    ),
-    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "aws_s3_bucket_ownership_controls",
-    "aws:s3/bucketPolicy:BucketPolicy": "aws_s3_bucket_policy",
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "aws_s3_bucket_public_access_block",
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
-        "aws_s3_bucket_server_side_encryption_configuration"
-    ),
-    "aws:s3/bucketVersioning:BucketVersioning": "aws_s3_bucket_versioning",
-    "aws:securityhub/account:Account": "aws_securityhub_account",
-    "aws:securityhub/standardsSubscription:StandardsSubscription": "aws_securityhub_standards_subscription",
-    "aws:shield/protection:Protection": "aws_shield_protection",
-    "aws:shield/protectionGroup:ProtectionGroup": "aws_shield_protection_group",
-    "aws:sns/topic:Topic": "aws_sns_topic",
-    "aws:sns/topicPolicy:TopicPolicy": "aws_sns_topic_policy",
-    "aws:sns/topicSubscription:TopicSubscription": "aws_sns_topic_subscription",
-    "aws:wafv2/webAcl:WebAcl": "aws_wafv2_web_acl",
-    "aws:wafv2/webAclAssociation:WebAclAssociation": "aws_wafv2_web_acl_association",
-    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration": "aws_wafv2_web_acl_logging_configuration",
-}
 # Block lists Pulumi names in the plural where Terraform's block is singular (`rule { }` repeated), per type.
 BLOCK_NAMES: dict[str, dict[str, str]] = {
     "aws_backup_plan": {"rules": "rule", "copyActions": "copy_action"},
@@ -156,13 +83,28 @@ def _number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+@cache
+def terraform_types() -> dict[str, str]:
+    """The Terraform type of every resource type a concern's component declares it creates."""
+    types: dict[str, str] = {}
+    for component in concern_modules("component"):
+        for token, tf_type in getattr(component, "TERRAFORM_TYPES", {}).items():
+            if types.setdefault(token, tf_type) != tf_type:
+                raise ValueError(
+                    f"{component.__name__}.TERRAFORM_TYPES maps {token} to {tf_type}, another concern to "
+                    f"{types[token]}: Terraform has one name for it"
+                )
+    return types
+
+
 def terraform_type(resource: DeclaredResource) -> str:
     try:
-        return TERRAFORM_TYPES[resource.type]
+        return terraform_types()[resource.type]
     except KeyError:
         raise UnmappedResourceType(
-            f"{resource.type} ({resource.name}) has no Terraform type: add it to "
-            "review.terraform_plan.TERRAFORM_TYPES (and its plural block names to BLOCK_NAMES)"
+            f"{resource.type} ({resource.name}) has no Terraform type: add it to the TERRAFORM_TYPES of the "
+            "component that creates it (infra/<concern>/component.py; its plural block names to "
+            "review.terraform_plan.BLOCK_NAMES)"
         ) from None
 
 

@@ -100,18 +100,21 @@ def test_a_property_taken_from_another_resource_is_a_reference_not_a_value(prod_
     ]
 
 
+# A resource type no concern of ours declares.
+QUEUE = DeclaredResource(
+    urn="urn:pulumi:t::p::aws:sqs/queue:Queue::jobs",
+    type="aws:sqs/queue:Queue",
+    name="jobs",
+    parent_urn="",
+    custom=True,
+    inputs={},
+    outputs={"name": "jobs"},
+)
+
+
 def test_a_resource_type_without_terraform_mapping_stops_the_export() -> None:
-    queue = DeclaredResource(
-        urn="urn:pulumi:t::p::aws:sqs/queue:Queue::jobs",
-        type="aws:sqs/queue:Queue",
-        name="jobs",
-        parent_urn="",
-        custom=True,
-        inputs={},
-        outputs={"name": "jobs"},
-    )
     with pytest.raises(UnmappedResourceType, match=r"aws:sqs/queue:Queue \(jobs\).*TERRAFORM_TYPES"):
-        terraform_plan.export(StackSnapshot(stack="t", config={}, resources=[queue]))
+        terraform_plan.export(StackSnapshot(stack="t", config={}, resources=[QUEUE]))
 
 
 # --- waivers ---------------------------------------------------------------------------------------------------

@@ -16,9 +16,35 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.baseline import MIN_BACKUP_DAILY_RETENTION_DAYS, MIN_LOG_RETENTION_DAYS, Control
+from infra.concerns import terraform_types
 from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
+
+# The Terraform type of each resource type this component creates, for the checkov export of the stack
+# (review/terraform_plan.py refuses a type no concern declares).
+TERRAFORM_TYPES = terraform_types(
+    "aws:cfg/deliveryChannel:DeliveryChannel",
+    "aws:cloudwatch/eventRule:EventRule",
+    "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:guardduty/detector:Detector",
+    "aws:guardduty/detectorFeature:DetectorFeature",
+    "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:securityhub/account:Account",
+    "aws:securityhub/standardsSubscription:StandardsSubscription",
+    "aws:sns/topic:Topic",
+    "aws:sns/topicPolicy:TopicPolicy",
+    "aws:sns/topicSubscription:TopicSubscription",
+    irregular={
+        "aws:cfg/recorder:Recorder": "aws_config_configuration_recorder",
+        "aws:cfg/recorderStatus:RecorderStatus": "aws_config_configuration_recorder_status",
+        "aws:cfg/rule:Rule": "aws_config_config_rule",
+        "aws:cloudtrail/trail:Trail": "aws_cloudtrail",
+    },
+)
 
 GUARDDUTY_MIN_ALERT_SEVERITY = 7  # GuardDuty's "High" band starts at 7.0
 SECURITY_HUB_ALERT_LABELS = ("HIGH", "CRITICAL")
@@ -37,6 +63,7 @@ RECORDED_OBJECT_WRITES = (
     "PutObjectAcl",
     "RestoreObject",
 )
+
 CONFIG_ROLE_POLICY = "arn:aws:iam::aws:policy/service-role/AWS_ConfigRole"
 
 # AWS Config managed rules matching the policy: identifier -> (control id, input parameters). The thresholds are

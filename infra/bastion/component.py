@@ -19,11 +19,27 @@ import yaml
 
 from infra.baseline import INTERNET, Control
 from infra.bastion.config import DEBIAN_CLOUD_TEAM_ACCOUNT
+from infra.concerns import terraform_types
 from infra.config import TenantConfig
 from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
 from infra.network.config import Zone
+
+# The Terraform type of each resource type this component creates, for the checkov export of the stack
+# (review/terraform_plan.py refuses a type no concern declares).
+TERRAFORM_TYPES = terraform_types(
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:ebs/volume:Volume",
+    "aws:ec2/eip:Eip",
+    "aws:ec2/instance:Instance",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:ec2/volumeAttachment:VolumeAttachment",
+    "aws:iam/instanceProfile:InstanceProfile",
+    "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+)
 
 DEBIAN_AMI_NAME = "debian-{release}-amd64-*"  # the name pattern of Debian's own amd64 images of a release
 SSM_MANAGED_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"

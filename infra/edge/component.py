@@ -14,10 +14,32 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.baseline import INTERNET
+from infra.concerns import terraform_types
 from infra.config import TenantConfig
 from infra.edge.config import EdgeConfig
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
+
+# The Terraform type of each resource type this component creates, for the checkov export of the stack
+# (review/terraform_plan.py refuses a type no concern declares).
+TERRAFORM_TYPES = terraform_types(
+    "aws:acm/certificate:Certificate",
+    "aws:acm/certificateValidation:CertificateValidation",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:lb/listener:Listener",
+    "aws:lb/targetGroup:TargetGroup",
+    "aws:route53/record:Record",
+    "aws:shield/protection:Protection",
+    "aws:shield/protectionGroup:ProtectionGroup",
+    "aws:wafv2/webAcl:WebAcl",
+    "aws:wafv2/webAclAssociation:WebAclAssociation",
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+    irregular={
+        "aws:lb/loadBalancer:LoadBalancer": "aws_lb",
+    },
+)
 
 # Rejected on the source address alone, before anything else is evaluated.
 SOURCE_RULE_GROUPS = ("AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesAnonymousIpList")
@@ -28,6 +50,7 @@ REQUEST_RULE_GROUPS = (
     "AWSManagedRulesSQLiRuleSet",
     "AWSManagedRulesLinuxRuleSet",
 )
+
 MANAGED_RULE_GROUPS = SOURCE_RULE_GROUPS + REQUEST_RULE_GROUPS
 # Credentials and sessions never reach the WAF log.
 REDACTED_HEADERS = ("authorization", "cookie")

@@ -11,11 +11,25 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.baseline import INTERNET
+from infra.concerns import terraform_types
 from infra.firewall.limits import reserved_capacity
 from infra.firewall.rules import FirewallPolicyRules, RuleGroup
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
 from infra.network.config import Zone
+
+# The Terraform type of each resource type this component creates, for the checkov export of the stack
+# (review/terraform_plan.py refuses a type no concern declares).
+TERRAFORM_TYPES = terraform_types(
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:ec2/route:Route",
+    "aws:ec2/routeTable:RouteTable",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation",
+    "aws:networkfirewall/firewall:Firewall",
+    "aws:networkfirewall/firewallPolicy:FirewallPolicy",
+    "aws:networkfirewall/loggingConfiguration:LoggingConfiguration",
+    "aws:networkfirewall/ruleGroup:RuleGroup",
+)
 
 # Every packet goes to the stateful (Suricata) engine: no stateless rule may pass or drop anything on its own.
 STATELESS_DEFAULT_ACTIONS = ("aws:forward_to_sfe",)

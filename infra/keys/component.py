@@ -16,9 +16,20 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from infra.concerns import terraform_types
 from infra.config import ConfigError
 from infra.iam import service_allow
 from infra.naming import Naming
+
+# The Terraform type of each resource type this component creates, for the checkov export of the stack
+# (review/terraform_plan.py refuses a type no concern declares).
+TERRAFORM_TYPES = terraform_types(
+    "aws:ebs/defaultKmsKey:DefaultKmsKey",
+    "aws:ebs/encryptionByDefault:EncryptionByDefault",
+    "aws:kms/alias:Alias",
+    "aws:kms/externalKey:ExternalKey",
+    "aws:kms/key:Key",
+)
 
 KeyClass = Literal["logs", "data", "backups", "ebs", "secrets"]
 KEY_CLASSES: tuple[KeyClass, ...] = ("logs", "data", "backups", "ebs", "secrets")

@@ -15,9 +15,23 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.baseline import ELB_LOG_ACCOUNTS, ELB_LOG_DELIVERY_SERVICE
+from infra.concerns import terraform_types
 from infra.iam import service_allow
 from infra.keys.component import trail_arn
 from infra.naming import Naming
+
+# The Terraform type of each resource type this component creates, for the checkov export of the stack
+# (review/terraform_plan.py refuses a type no concern declares).
+TERRAFORM_TYPES = terraform_types(
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketVersioning:BucketVersioning",
+)
 
 # Cheaper storage as logs age; both classes keep millisecond access for an investigation.
 LIFECYCLE_TRANSITIONS = (("STANDARD_IA", 30), ("GLACIER_IR", 90))

@@ -9,11 +9,32 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.baseline import INTERNET
+from infra.concerns import terraform_types
 from infra.config import TenantConfig
 from infra.iam import assume_role_policy
 from infra.logs import encrypted_log_group
 from infra.naming import Naming
 from infra.network.config import SUBNET_TIERS, Tier, Zone
+
+# The Terraform type of each resource type this component creates, for the checkov export of the stack
+# (review/terraform_plan.py refuses a type no concern declares).
+TERRAFORM_TYPES = terraform_types(
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+    "aws:ec2/eip:Eip",
+    "aws:ec2/flowLog:FlowLog",
+    "aws:ec2/internetGateway:InternetGateway",
+    "aws:ec2/natGateway:NatGateway",
+    "aws:ec2/route:Route",
+    "aws:ec2/routeTable:RouteTable",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation",
+    "aws:ec2/securityGroup:SecurityGroup",
+    "aws:ec2/subnet:Subnet",
+    "aws:ec2/vpc:Vpc",
+    "aws:ec2/vpcEndpoint:VpcEndpoint",
+    "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy",
+)
 
 # Reached privately so that admin tooling (SSM), key use and log delivery never leave the VPC.
 INTERFACE_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "kms", "logs")
