@@ -3,8 +3,10 @@ pack on whole stacks evaluated through the real program (example stacks pass, a 
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any, cast
 
 import pytest
@@ -14,6 +16,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from infra import policy_view as view
 from infra.audit.policies import log_groups_encrypted
 from infra.baseline import WAIVED_POLICIES, ExceptionName
+from infra.concerns import concern_modules
 from infra.firewall.policies import public_subnets
 from infra.policy_pack import all_policies, sdk_policies
 from infra.policy_view import ResourceCheck, StackCheck, StackResource, StackView
@@ -861,16 +864,30 @@ def test_the_compliant_stack_passes_every_policy() -> None:
 def test_each_policy_flags_its_violating_case_and_its_bypass_attempt(
     policy: str, kind: str, mutation: Mutation, expected: str
 ) -> None:
+    assert_flags(policy, mutation, expected)
+
+
+def assert_flags(policy: str, mutation: Mutation, expected: str) -> None:
+    """`policy` flags the compliant stack changed by `mutation`, with `expected` in its message."""
     messages = judge(mutation(compliant())).get(policy, [])
     assert any(expected in message for message in messages), messages
+
+
+def concern_tests() -> list[ModuleType]:
+    """The test module of each concern with policies (tests/test_<concern>.py): a policy added with its concern
+    declares its cases there (`POLICY_CASES`, run by that module with `assert_flags`), like those of `CASES`."""
+    return [
+        importlib.import_module(f"tests.test_{m.__name__.split('.')[1]}") for m in concern_modules("policies")
+    ]
 
 
 def test_every_policy_has_a_violating_case_and_a_bypass_case() -> None:
     policies = all_policies()
     names = {spec.name for spec in policies}
     assert len(names) == len(policies) >= 40
+    cases = CASES + [case for module in concern_tests() for case in getattr(module, "POLICY_CASES", [])]
     for kind in ("violating", "bypass"):
-        assert {policy for policy, k, _, _ in CASES if k == kind} == names
+        assert {policy for policy, k, _, _ in cases if k == kind} == names
 
 
 @pytest.mark.parametrize(
@@ -1193,6 +1210,10 @@ def test_broken_stack_fails_with_the_expected_violations(broken_stack: StackSnap
         "backup-restore-tested",
         "backup-vaults-encrypted-with-stack-key",
         "sns-topics-encrypted-with-stack-key",
+    }
+    # A concern's test module names its policies the broken program passes, each with the reason.
+    not_declared |= {
+        name for module in concern_tests() for name in getattr(module, "PASSED_BY_BROKEN_STACK", {})
     }
     violated = {v.policy for v in mandatory(run_pack(broken_stack))}
     assert violated == {spec.name for spec in all_policies()} - not_declared
