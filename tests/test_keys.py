@@ -12,8 +12,10 @@ import pytest
 from infra.config import ConfigError, parse_config
 from infra.fakes import MOCK_ACCOUNT_ID
 from infra.keys.component import KEY_CLASSES
+from infra.keys.policies import kms_key_deletion_window
 from review.offline import DeclaredResource, StackSnapshot, evaluate_stack
 from tests.stacks import prefix
+from tests.test_policy import Mutation, assert_flags, changed, compliant, judge
 
 ADMIN_ROLES = [
     f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/kms-admin",
@@ -251,3 +253,44 @@ def test_the_byok_procedure_targets_exactly_the_keys_and_aliases(byok_stack: Sta
         if r.type in ("aws:kms/externalKey:ExternalKey", "aws:kms/alias:Alias")
     }
     assert targets == wanted
+
+
+# The pack's kms-key-deletion-window (CRY-07), read by its meta tests too (tests/test_policy.py).
+DELETION_WINDOW = "kms-key-deletion-window"
+POLICY_CASES: list[tuple[str, str, Mutation, str]] = [
+    (DELETION_WINDOW, "violating", changed("key", deletionWindowInDays=7.0), "7 days is below 30"),
+    (DELETION_WINDOW, "violating", changed("key", deletionWindowInDays=29.5), "29.5 days is below 30"),
+    (DELETION_WINDOW, "bypass", changed("key", deletionWindowInDays="30"), "'30' is not a number of days"),
+    (DELETION_WINDOW, "bypass", changed("key", deletionWindowInDays=True), "True is not a number of days"),
+]
+# The broken program's key leaves the window unset, which is AWS's default: 30 days.
+PASSED_BY_BROKEN_STACK = {DELETION_WINDOW: "the broken key keeps AWS's default window of 30 days"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "kind", "mutation", "expected"), POLICY_CASES, ids=[case[3] for case in POLICY_CASES]
+)
+def test_the_pack_refuses_a_key_deletion_window_below_30_days(
+    policy: str, kind: str, mutation: Mutation, expected: str
+) -> None:
+    assert_flags(policy, mutation, expected)
+
+
+def test_a_key_without_a_deletion_window_waits_the_30_days_aws_defaults_to() -> None:
+    assert DELETION_WINDOW not in judge(changed("key", deletionWindowInDays=None)(compliant()))
+    assert DELETION_WINDOW not in judge(changed("key", deletionWindowInDays=30.0)(compliant()))
+
+
+def test_every_key_of_the_program_waits_30_days_before_deletion_byok_too(
+    example_stack: StackSnapshot, byok_stack: StackSnapshot
+) -> None:
+    keys = [
+        key
+        for stack in (example_stack, byok_stack)
+        for key in stack.resources
+        if key.type in ("aws:kms/key:Key", "aws:kms/externalKey:ExternalKey")
+    ]
+    assert {key.type for key in keys} == {"aws:kms/key:Key", "aws:kms/externalKey:ExternalKey"}
+    for key in keys:
+        assert key.inputs["deletionWindowInDays"] == 30
+        assert kms_key_deletion_window(key.type, key.inputs) == []

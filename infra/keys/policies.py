@@ -1,4 +1,5 @@
-"""TenantKeys' policies: keys rotate, every key reference is a key of this stack, EBS encrypts by default.
+"""TenantKeys' policies: keys rotate and wait 30 days to be deleted, every key reference is a key of this stack,
+EBS encrypts by default.
 
 `encryption_policy` is the one shape of the encryption-at-rest policies: each concern registers its own resource
 types with it and says where their data is encrypted (`Place`); the key found there must be a key of this stack.
@@ -12,9 +13,11 @@ from typing import Any
 
 from infra.policy_view import (
     KMS_KEY_TYPES,
+    Malformed,
     StackCheck,
     StackResource,
     StackView,
+    known,
     resource_policy,
     stack_policy,
 )
@@ -25,6 +28,27 @@ def kms_key_rotation(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Customer-managed KMS keys rotate automatically."""
     if resource_type == "aws:kms/key:Key" and props.get("enableKeyRotation") is not True:
         return ["key rotation is off: set enable_key_rotation=True"]
+    return []
+
+
+# AWS deletes a key scheduled for deletion after 7 to 30 days; the longest window (also AWS's default) leaves the
+# most time to notice a mistaken or malicious deletion and cancel it before the data it protects is lost.
+MIN_DELETION_WINDOW_DAYS = 30
+
+
+@resource_policy("kms-key-deletion-window", "CRY-07")
+def kms_key_deletion_window(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """KMS keys wait 30 days between being scheduled for deletion and being deleted (time to cancel)."""
+    if resource_type not in KMS_KEY_TYPES:
+        return []
+    days = props.get("deletionWindowInDays")
+    if not known(days):  # unset: AWS waits its default, 30 days
+        return []
+    if isinstance(days, bool) or not isinstance(days, (int, float)):
+        raise Malformed(f"deletionWindowInDays {days!r} is not a number of days")
+    if days < MIN_DELETION_WINDOW_DAYS:
+        window = f"deletion window {days:g} days is below {MIN_DELETION_WINDOW_DAYS}"
+        return [f"{window}: set deletion_window_in_days={MIN_DELETION_WINDOW_DAYS}"]
     return []
 
 
