@@ -1,7 +1,7 @@
 """The security baseline as CrossGuard policies: every concern's policies, wrapped for the pulumi-policy SDK.
 
 Each concern package registers its own policies (infra/<concern>/policies.py, with `resource_policy` and
-`stack_policy` of infra/policy_view.py); `all_policies` finds every concern's (infra/concerns.py walks the
+`stack_policy` of infra/policy_registry.py); `all_policies` finds every concern's (infra/concerns.py walks the
 packages, no list to keep) and `sdk_policies` wraps each for the SDK. The same objects serve
 `pulumi preview --policy-pack policy` (policy/__main__.py) and review/pack_runner.py.
 """
@@ -23,7 +23,8 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import serialize_properties
 
 from infra.concerns import concern_modules
-from infra.policy_view import POLICIES, PolicySpec, ResourceCheck, StackCheck, StackResource, StackView
+from infra.policy_registry import POLICIES, PolicySpec, ResourceCheck, StackCheck
+from infra.policy_view import StackResource, StackView
 
 
 def all_policies() -> list[PolicySpec]:

@@ -4,17 +4,17 @@ A policy is a plain function that returns violation messages, judging effects, n
 (resource type, inputs), a stack policy over a `StackView`: every resource with its resolved values and property
 dependencies, the cross-references between them (by id, ARN or name once known, by dependency while a preview does
 not know them), the KMS keys the stack declares, and the policy config. Property names are the engine's
-(camelCase), as CrossGuard hands them over. `resource_policy`/`stack_policy` register a check in `POLICIES` (each
-concern's infra/<concern>/policies.py does) and make sure no input can crash it: a malformed value is a violation
-naming the property. Range sets (`is_world`) measure the union of source ranges, however it is split.
+(camelCase), as CrossGuard hands them over; a malformed value raises `Malformed`, which the registry
+(infra/policy_registry.py) turns into a violation naming the property. Range sets (`is_world`) measure the union
+of source ranges, however it is split.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, wraps
+from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
 from typing import Any, cast
 
@@ -189,60 +189,6 @@ class StackView:
         """The stack's environment: prod as soon as any resource says so (a missing tag cannot hide it)."""
         values = {r.tag("environment") for r in self.resources} - {None}
         return "prod" if "prod" in values else next(iter(sorted(map(str, values))), None)
-
-
-ResourceCheck = Callable[[str, Mapping[str, Any]], list[str]]
-StackCheck = Callable[[StackView], list[str]]
-
-
-@dataclass(frozen=True)
-class PolicySpec:
-    name: str
-    description: str
-    control: str
-    check: ResourceCheck | StackCheck
-    stack: bool = False
-    config_schema: Mapping[str, Mapping[str, Any]] | None = None
-
-
-POLICIES: list[PolicySpec] = []
-
-
-def _never_crash(name: str, check: Callable[..., list[str]]) -> Callable[..., list[str]]:
-    """A malformed value becomes a violation with its message; no input may stop the whole pack."""
-
-    @wraps(check)
-    def guarded(*args: Any) -> list[str]:
-        try:
-            return check(*args)
-        except Malformed as error:
-            return [f"malformed value: {error}"]
-        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as error:
-            return [f"malformed value ({name} could not read it): {type(error).__name__}: {error}"]
-
-    return guarded
-
-
-def resource_policy(name: str, control: str) -> Callable[[ResourceCheck], ResourceCheck]:
-    def register(check: ResourceCheck) -> ResourceCheck:
-        guarded = cast(ResourceCheck, _never_crash(name, check))
-        POLICIES.append(PolicySpec(name, (check.__doc__ or name).strip(), control, guarded))
-        return guarded
-
-    return register
-
-
-def stack_policy(
-    name: str, control: str, config_schema: Mapping[str, Mapping[str, Any]] | None = None
-) -> Callable[[StackCheck], StackCheck]:
-    def register(check: StackCheck) -> StackCheck:
-        guarded = cast(StackCheck, _never_crash(name, check))
-        POLICIES.append(
-            PolicySpec(name, (check.__doc__ or name).strip(), control, guarded, True, config_schema)
-        )
-        return guarded
-
-    return register
 
 
 # --- value helpers -------------------------------------------------------------------------------------------

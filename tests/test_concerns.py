@@ -14,7 +14,7 @@ import pytest
 import infra
 from infra.concerns import concern_modules, terraform_types
 from infra.policy_pack import all_policies, sdk_policies
-from infra.policy_view import POLICIES
+from infra.policy_registry import POLICIES
 from review import pack_runner, terraform_plan
 from review.offline import StackSnapshot
 from tests.test_terraform_plan import QUEUE
@@ -54,7 +54,8 @@ def test_a_new_concerns_policy_joins_the_pack_and_judges_the_stack(new_concern: 
     _write(
         new_concern / "policies.py",
         '''
-        from infra.policy_view import StackView, stack_policy
+        from infra.policy_registry import stack_policy
+        from infra.policy_view import StackView
 
 
         @stack_policy("queues-encrypted", "CRY-01")

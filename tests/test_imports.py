@@ -127,6 +127,7 @@ def test_the_program_imports_neither_the_pack_entry_nor_the_review_tools() -> No
 def _is_policy_module(module: str) -> bool:
     return module.endswith(".policies") or module in (
         "infra.policy_view",
+        "infra.policy_registry",
         "infra.policy_pack",
         "infra.concerns",
     )

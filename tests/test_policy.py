@@ -19,7 +19,8 @@ from infra.baseline import WAIVED_POLICIES, ExceptionName
 from infra.concerns import concern_modules
 from infra.firewall.policies import public_subnets
 from infra.policy_pack import all_policies, sdk_policies
-from infra.policy_view import ResourceCheck, StackCheck, StackResource, StackView
+from infra.policy_registry import ResourceCheck, StackCheck
+from infra.policy_view import StackResource, StackView
 from review.offline import StackSnapshot, evaluate, evaluate_stack, stack_config
 from review.pack_runner import enforcement_levels, mandatory, policy_pack_config, run_pack
 from tests.fixtures.broken_stack import broken_program

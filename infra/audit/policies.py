@@ -10,16 +10,8 @@ from infra.baseline import (
     MIN_LOG_RETENTION_DAYS,
 )
 from infra.keys.policies import encryption_policy, prop_key
-from infra.policy_view import (
-    LOG_GROUP,
-    RECORDER,
-    TRAIL,
-    StackView,
-    dig,
-    resource_policy,
-    stack_policy,
-    to_number,
-)
+from infra.policy_registry import resource_policy, stack_policy
+from infra.policy_view import LOG_GROUP, RECORDER, TRAIL, StackView, dig, to_number
 
 log_groups_encrypted = encryption_policy(
     "log-groups-encrypted-with-stack-key",

@@ -12,16 +12,8 @@ from infra.baseline import (
     MIN_BACKUP_MONTHLY_RETENTION_MONTHS,
 )
 from infra.keys.policies import encryption_policy, prop_key
-from infra.policy_view import (
-    VAULT,
-    Malformed,
-    StackView,
-    dig,
-    mapping_list,
-    resource_policy,
-    stack_policy,
-    to_number,
-)
+from infra.policy_registry import resource_policy, stack_policy
+from infra.policy_view import VAULT, Malformed, StackView, dig, mapping_list, to_number
 
 # Months of the longest backup rule, counted as the backup plan counts them (31 days a month).
 MIN_BACKUP_LONGEST_DAYS = MIN_BACKUP_MONTHLY_RETENTION_MONTHS * 31

@@ -8,16 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from infra.keys.policies import Place, encryption_policy
-from infra.policy_view import (
-    INSTANCE,
-    StackResource,
-    StackView,
-    as_list,
-    dig,
-    mapping_list,
-    resource_policy,
-    to_number,
-)
+from infra.policy_registry import resource_policy
+from infra.policy_view import INSTANCE, StackResource, StackView, as_list, dig, mapping_list, to_number
 
 
 def _ebs_encryption(stack: StackView, resource: StackResource) -> list[Place]:

@@ -10,6 +10,7 @@ from infra.baseline import (
     ALB_TLS_POLICIES,
     WAF_RATE_LIMIT_RANGE,
 )
+from infra.policy_registry import resource_policy, stack_policy
 from infra.policy_view import (
     CERTIFICATE,
     LISTENER_TYPES,
@@ -21,8 +22,6 @@ from infra.policy_view import (
     dig,
     known,
     mapping_list,
-    resource_policy,
-    stack_policy,
     to_number,
 )
 

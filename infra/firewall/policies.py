@@ -10,6 +10,7 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from infra.keys.policies import Place, encryption_policy
+from infra.policy_registry import resource_policy, stack_policy
 from infra.policy_view import (
     FIREWALL,
     FIREWALL_POLICY,
@@ -24,8 +25,6 @@ from infra.policy_view import (
     is_world,
     known,
     mapping_list,
-    resource_policy,
-    stack_policy,
     to_network,
 )
 

@@ -11,16 +11,8 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from infra.policy_view import (
-    KMS_KEY_TYPES,
-    Malformed,
-    StackCheck,
-    StackResource,
-    StackView,
-    known,
-    resource_policy,
-    stack_policy,
-)
+from infra.policy_registry import StackCheck, resource_policy, stack_policy
+from infra.policy_view import KMS_KEY_TYPES, Malformed, StackResource, StackView, known
 
 
 @resource_policy("kms-key-rotation", "CRY-01")

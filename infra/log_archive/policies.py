@@ -12,6 +12,7 @@ from infra.baseline import (
     MIN_LOG_RETENTION_DAYS,
 )
 from infra.keys.policies import NO_KEY_NEEDED, Place, encryption_policy
+from infra.policy_registry import stack_policy
 from infra.policy_view import (
     BUCKET_TYPES,
     LOAD_BALANCER_TYPES,
@@ -22,7 +23,6 @@ from infra.policy_view import (
     dig,
     mapping_list,
     parse_json,
-    stack_policy,
     to_number,
 )
 

@@ -14,9 +14,8 @@ from ipaddress import IPv4Network, IPv6Network
 from itertools import pairwise
 from typing import Any
 
-from infra.baseline import (
-    EU_REGIONS,
-)
+from infra.baseline import EU_REGIONS
+from infra.policy_registry import resource_policy, stack_policy
 from infra.policy_view import (
     INSTANCE,
     LOAD_BALANCER_TYPES,
@@ -34,8 +33,6 @@ from infra.policy_view import (
     is_world,
     known,
     mapping_list,
-    resource_policy,
-    stack_policy,
     subtract,
     to_network,
     to_number,
