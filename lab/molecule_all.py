@@ -28,9 +28,8 @@ from lab import hosts, progress
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "build" / "molecule"
 # The Debian release every scenario's hosts run (a platform's `release` in molecule.yml wins), handed to
-# lab/molecule/create.yml and built once below. Still 12 until every scenario passes on 13 (issue 21); then the
-# default here and in create.yml becomes 13.
-RELEASE = os.environ.get("SECURE_TENANT_LAB_RELEASE", "12")
+# lab/molecule/create.yml and built once below: the lab's default (lab/hosts.py), or SECURE_TENANT_LAB_RELEASE.
+RELEASE = hosts.DEFAULT_RELEASE
 # Seconds per scenario of the last clean-clone CI run (issue 23), for a checkout whose build/molecule has no
 # results yet: the slowest start first, so that none of them starts last while the other job slot idles.
 # A checkout's own last run (results.json) overrides these; a scenario in neither starts after them.
