@@ -23,10 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "demo"
 
 
-def ansible_env(outputs_file: Path, host: hosts.LabHost) -> dict[str, str]:
-    """Ansible pointed at a lab host as the stack's bastion, through the real inventory."""
+def ansible_env(
+    outputs_file: Path, host: hosts.LabHost, controller_home: Path | None = None
+) -> dict[str, str]:
+    """Ansible pointed at a lab host as the stack's bastion, through the real inventory; with controller_home, the
+    pki role's CA and the VPN profiles (under ~/.secure-tenant) live there instead of in the operator's home."""
     return {
         **os.environ,
+        **({"HOME": str(controller_home)} if controller_home else {}),
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "SECURE_TENANT_STACK_OUTPUTS": str(outputs_file),
         "SECURE_TENANT_BASTION_HOST": host.address,
@@ -143,6 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--install-seconds", type=float, help="wall time of `make deps` before the demo (for the summary)"
     )
+    parser.add_argument(
+        "--bastion-only",
+        action="store_true",
+        help="only converge the bastion twice and verify it (no preview, no evidence report): `make test`'s run",
+    )
+    parser.add_argument(
+        "--controller-home",
+        type=Path,
+        help="the controller's home for this run: the tenant CA and VPN profiles go to DIR/.secure-tenant, apart "
+        "from the operator's (~/.secure-tenant, shared by every `make demo` on this machine)",
+    )
     args = parser.parse_args(argv)
     print(
         "The demo: an offline preview of the example stack, then a lab host hardened as its bastion and verified.\n"
@@ -153,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.install_seconds is not None:
         demo.timed("install", args.install_seconds, "Debian packages and .venv from requirements.lock")
     try:
-        run_demo(demo, args.stack, args.keep, args.release)
+        run_demo(demo, args.stack, args.keep, args.release, args.bastion_only, args.controller_home)
     except (DemoFailed, hosts.LabError) as error:
         print(demo.summary())
         print(f"\ndemo: {error}", file=sys.stderr)
@@ -162,18 +177,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_demo(demo: Demo, stack: str, keep: bool, release: int | None = None) -> None:
-    review = ROOT / "build" / f"{stack}-review.md"
-    started = time.monotonic()
-    preview = demo.run(
-        "preview",
-        [_venv_tool("secure-tenant-preview"), "--stack", stack, "--markdown", str(review)],
-        {**os.environ},
-    )
-    print(preview.output)
-    demo.timed(
-        "preview", time.monotonic() - started, f"offline preview and policy pack: {review.relative_to(ROOT)}"
-    )
+def run_demo(
+    demo: Demo,
+    stack: str,
+    keep: bool,
+    release: int | None = None,
+    bastion_only: bool = False,
+    controller_home: Path | None = None,
+) -> None:
+    if not bastion_only:
+        review = ROOT / "build" / f"{stack}-review.md"
+        started = time.monotonic()
+        preview = demo.run(
+            "preview",
+            [_venv_tool("secure-tenant-preview"), "--stack", stack, "--markdown", str(review)],
+            {**os.environ},
+        )
+        print(preview.output)
+        demo.timed(
+            "preview",
+            time.monotonic() - started,
+            f"offline preview and policy pack: {review.relative_to(ROOT)}",
+        )
 
     # The lab host runs the Debian release the stack's bastion would boot.
     outputs_file, playbook = prepare(stack, BUILD, release)
@@ -186,7 +211,10 @@ def run_demo(demo: Demo, stack: str, keep: bool, release: int | None = None) -> 
 
     host = hosts.create(f"{stack}-bastion", os_release)
     print(f"lab host {host.lab_id} booted at {host.address} (Debian {os_release}) as the bastion of {stack}")
-    env = ansible_env(outputs_file, host)
+    if controller_home:
+        controller_home = controller_home.resolve()
+        controller_home.mkdir(parents=True, exist_ok=True)
+    env = ansible_env(outputs_file, host, controller_home)
     try:
         tasks = progress.count_tasks(playbook, env, ROOT)
         first = demo.run("first converge", playbook, env, tasks)
@@ -205,6 +233,8 @@ def run_demo(demo: Demo, stack: str, keep: bool, release: int | None = None) -> 
     finally:
         if not keep:
             hosts.destroy(host.lab_id)
+    if bastion_only:
+        return
     evidence = demo.run("evidence report", [sys.executable, "-m", "evidence.report"], {**os.environ})
     demo.timed("evidence report", evidence.seconds, evidence.output.strip().splitlines()[-1])
 
