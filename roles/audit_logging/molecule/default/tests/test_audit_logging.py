@@ -122,7 +122,9 @@ def rotation_patterns(host) -> list[tuple[list[str], str, int]]:
         debug = host.run("logrotate --debug /etc/logrotate.conf")
     assert debug.rc == 0, debug.stderr
     found = re.findall(
-        r"rotating pattern: (.*?) (daily|weekly|monthly|yearly) \((\d+) rotations\)", debug.stderr, re.DOTALL
+        r"rotating pattern: (.*?) (daily|weekly|monthly|yearly) [^(]*\((\d+) rotations\)",
+        debug.stderr,
+        re.DOTALL,
     )
     return [(paths.split(), period, int(rotations)) for paths, period, rotations in found]
 
