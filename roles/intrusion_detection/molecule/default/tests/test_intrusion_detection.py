@@ -285,7 +285,14 @@ def test_another_address_doing_the_same_is_banned_in_nftables(
         # ssh's own 255 would read as a broken connection to the peer: the loop ends with 0.
         f"-o IdentitiesOnly=yes -i /tmp/wrong_key $user@{address} true; done; true"
     )
-    assert "Permission denied (publickey" in logins.stderr, logins.stderr
+    # sshd logged the peer: failed logins (OpenSSH 9.2), or connections its own per-source penalties dropped
+    # (OpenSSH 9.8+ on Debian 13, where the scan alone earns one), which the role's sshd.local counts too.
+    sshd_log = run_as_root(host, f"journalctl -u ssh -o cat --after-cursor={cursor}").stdout
+    assert re.search(
+        rf"user \S+ (?:from )?{re.escape(peer_address)} port "
+        rf"|drop connection #\d+ from \[{re.escape(peer_address)}\]:\d+ .* penalty: ",
+        sshd_log,
+    ), sshd_log + logins.stderr
     wait_until_banned(host, "sshd", peer_address)
     assert peer_address in nft_ban_set(host, "sshd")
     assert peer.run(f"timeout 5 bash -c '</dev/tcp/{address}/22'").rc != 0, (
@@ -327,6 +334,24 @@ def test_openvpn_failure_filter_counts_each_failed_attempt_once(host: Any) -> No
     matched = result.stdout.split("Matched line(s):")[1].split("Missed line(s):")[0]
     for source in ["198.51.100.7:", "198.51.100.8:51559 TLS Error: TLS handshake failed", "198.51.100.9:"]:
         assert source in matched
+
+
+def test_sshd_filter_counts_the_connections_sshd_s_penalties_drop(host: Any) -> None:
+    # Lines as OpenSSH 10's listener logs them (IPv4 and IPv6 sources), and a successful login, which must not count.
+    lines = [
+        "drop connection #3 from [198.51.100.7]:57158 on [192.0.2.2]:22 penalty: failed authentication",
+        (
+            "drop connection #0 from [2001:db8::7]:40112 on [2001:db8::2]:22 penalty: connections without"
+            " attempting authentication"
+        ),
+        "Accepted publickey for admin from 198.51.100.9 port 40113 ssh2: ED25519 SHA256:abc",
+    ]
+    log = "".join(f"Nov 23 09:15:0{n} ids-host sshd[64]: {line}\n" for n, line in enumerate(lines))
+    path = "/tmp/sshd-penalties.log"
+    assert host.run(f"printf %s {shlex.quote(log)} > {path}").rc == 0
+    result = host.run(f"fail2ban-regex {path} '/etc/fail2ban/filter.d/sshd.local[mode=aggressive]'")
+    assert result.rc == 0, result.stderr
+    assert re.search(r"^Lines: 3 lines, \d+ ignored, 2 matched, ", result.stdout, re.MULTILINE), result.stdout
 
 
 @pytest.mark.usefixtures("unban_afterwards")
