@@ -303,6 +303,16 @@ def test_another_address_doing_the_same_is_banned_in_nftables(
     assert f"[sshd] Ban {peer_address}" in bans.stdout
 
 
+def fail2ban_regex(host: Any, process: str, lines: list[str], filter_spec: str) -> Any:
+    """fail2ban-regex's verdict (every matched line printed) on `lines` logged by `process` as syslog writes them."""
+    log = "".join(f"Nov 23 09:15:0{n} ids-host {process}: {line}\n" for n, line in enumerate(lines))
+    path = "/tmp/fail2ban-regex-input.log"
+    assert host.run(f"printf %s {shlex.quote(log)} > {path}").rc == 0
+    result = host.run(f"fail2ban-regex --print-all-matched {path} {shlex.quote(filter_spec)}")
+    assert result.rc == 0, result.stderr
+    return result
+
+
 def test_the_unbanned_peer_reaches_sshd_again(host: Any, address: str, peer: Any, peer_address: str) -> None:
     assert peer_address not in banned(host, "sshd")
     assert peer.run(f"timeout 5 bash -c '</dev/tcp/{address}/22'").rc == 0
@@ -323,11 +333,7 @@ def test_openvpn_failure_filter_counts_each_failed_attempt_once(host: Any) -> No
         "alice-laptop/198.51.100.9:40112 TLS Auth Error: Auth Username/Password verification failed for peer",
         "bob-laptop/198.51.100.10:40113 Peer Connection Initiated with [AF_INET]198.51.100.10:40113",
     ]
-    log = "".join(f"Nov 23 09:15:0{n} ids-host openvpn[812]: {line}\n" for n, line in enumerate(lines))
-    path = "/tmp/openvpn-failures.log"
-    assert host.run(f"printf %s {shlex.quote(log)} > {path}").rc == 0
-    result = host.run(f"fail2ban-regex --print-all-matched {path} /etc/fail2ban/filter.d/openvpn-tls.conf")
-    assert result.rc == 0, result.stderr
+    result = fail2ban_regex(host, "openvpn[812]", lines, "/etc/fail2ban/filter.d/openvpn-tls.conf")
     assert re.search(r"^Lines: 9 lines, 0 ignored, 3 matched, 6 missed", result.stdout, re.MULTILINE), (
         result.stdout
     )
@@ -346,11 +352,7 @@ def test_sshd_filter_counts_the_connections_sshd_s_penalties_drop(host: Any) -> 
         ),
         "Accepted publickey for admin from 198.51.100.9 port 40113 ssh2: ED25519 SHA256:abc",
     ]
-    log = "".join(f"Nov 23 09:15:0{n} ids-host sshd[64]: {line}\n" for n, line in enumerate(lines))
-    path = "/tmp/sshd-penalties.log"
-    assert host.run(f"printf %s {shlex.quote(log)} > {path}").rc == 0
-    result = host.run(f"fail2ban-regex {path} '/etc/fail2ban/filter.d/sshd.local[mode=aggressive]'")
-    assert result.rc == 0, result.stderr
+    result = fail2ban_regex(host, "sshd[64]", lines, "/etc/fail2ban/filter.d/sshd.local[mode=aggressive]")
     assert re.search(r"^Lines: 3 lines, \d+ ignored, 2 matched, ", result.stdout, re.MULTILINE), result.stdout
 
 
