@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -25,6 +26,12 @@ from lab import hosts
 
 CONNECTED = "Initialization Sequence Completed"
 WORK = "/run/vpn-probe"
+# The openvpn role's tls-crypt key of its default instance (openvpn_tls_crypt_key_file).
+SERVER_TLS_CRYPT_KEY = "/etc/openvpn/server/server-tls-crypt.key"
+
+
+class ForeignProfileError(RuntimeError):
+    """A profile carries another server's tls-crypt key: the server would drop every packet before TLS."""
 
 
 def totp(secret_hex: str, at: float | None = None) -> str:
@@ -42,6 +49,12 @@ def secret_from_uri(uri: str) -> str:
         raise ValueError(f"not an otpauth://totp URI: {uri[:16]}...")
     encoded = parse_qs(parsed.query)["secret"][0].upper()
     return base64.b32decode(encoded + "=" * (-len(encoded) % 8)).hex()
+
+
+def inline_block(profile: str, tag: str) -> str | None:
+    """The content of an inline <tag>...</tag> block of a profile, stripped, or None without one."""
+    found = re.search(rf"<{tag}>(.*?)</{tag}>", profile, flags=re.DOTALL)
+    return found.group(1).strip() if found else None
 
 
 def replace_block(profile: str, tag: str, content: str | None) -> str:
@@ -72,8 +85,21 @@ class VpnProbe:
         self.profiles = profiles
         self.server_address: str = server.ansible.get_variables()["ansible_host"]
 
+    @cached_property
+    def _tls_crypt_key(self) -> str:
+        return str(self.server.check_output(f"sudo cat {SERVER_TLS_CRYPT_KEY}")).strip()
+
     def profile(self, name: str) -> str:
-        return (self.profiles / f"{name}.ovpn").read_text()
+        """The profile as the openvpn role rendered it for this server. One with another server's tls-crypt key is
+        refused here: a test would otherwise see a handshake timeout instead of the refusal it looks for."""
+        text = (self.profiles / f"{name}.ovpn").read_text()
+        if inline_block(text, "tls-crypt") != self._tls_crypt_key:
+            raise ForeignProfileError(
+                f"{self.profiles / name}.ovpn carries a tls-crypt key other than {SERVER_TLS_CRYPT_KEY} of the "
+                "server under test: another converge rewrote this profile directory meanwhile (two demos share "
+                "~/.secure-tenant/pki); run one demo at a time, or give each its own PKI directory"
+            )
+        return text
 
     def _journal_cursor(self, unit: str) -> str:
         out = str(self.server.check_output(f"sudo journalctl -u {unit} -n 0 --show-cursor --no-pager"))
