@@ -281,7 +281,9 @@ def test_another_address_doing_the_same_is_banned_in_nftables(
     assert "(gen) banner: SSH-2.0-OpenSSH" in scan.stdout, scan.stdout + scan.stderr
     logins = peer.run(
         f"for i in $(seq {FAILED_LOGINS}); do user=$([ $((i % 2)) = 0 ] && echo admin || echo nosuchuser); "
-        "ssh -o BatchMode=yes -o ConnectTimeout=3 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        # ConnectTimeout covers the TCP connect only: a ban that lands mid-handshake drops the packets of a
+        # connection already open, and ssh would wait for the server forever (timeout ends that attempt).
+        "timeout 10 ssh -o BatchMode=yes -o ConnectTimeout=3 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
         # ssh's own 255 would read as a broken connection to the peer: the loop ends with 0.
         f"-o IdentitiesOnly=yes -i /tmp/wrong_key $user@{address} true; done; true"
     )
