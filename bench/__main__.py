@@ -191,8 +191,7 @@ def ansible_env(
     """The demo's Ansible environment, with a fresh operator home per bench host (its own CA and VPN profiles, so a
     first converge generates every key, and the operator's ~/.secure-tenant is left alone) and profile_tasks."""
     env = {
-        **demo.ansible_env(outputs, host),
-        "HOME": str(operator_home),
+        **demo.ansible_env(outputs, host, operator_home),
         "ANSIBLE_PIPELINING": str(pipelining),
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
         "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "10",
