@@ -84,7 +84,7 @@ def _number(value: Any) -> Any:
 
 
 @cache
-def terraform_types() -> dict[str, str]:
+def declared_terraform_types() -> dict[str, str]:
     """The Terraform type of every resource type a concern's component declares it creates."""
     types: dict[str, str] = {}
     for component in concern_modules("component"):
@@ -99,7 +99,7 @@ def terraform_types() -> dict[str, str]:
 
 def terraform_type(resource: DeclaredResource) -> str:
     try:
-        return terraform_types()[resource.type]
+        return declared_terraform_types()[resource.type]
     except KeyError:
         raise UnmappedResourceType(
             f"{resource.type} ({resource.name}) has no Terraform type: add it to the TERRAFORM_TYPES of the "

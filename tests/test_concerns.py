@@ -30,12 +30,12 @@ def new_concern(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     (package / "__init__.py").write_text('"""Queues."""\n')
     monkeypatch.setattr(infra, "__path__", [*infra.__path__, str(tmp_path)])
     registered = list(POLICIES)
-    terraform_plan.terraform_types.cache_clear()  # read again, with the new package
+    terraform_plan.declared_terraform_types.cache_clear()  # read again, with the new package
     yield package
     POLICIES[:] = registered
     for name in [module for module in sys.modules if module.startswith("infra.zz_queue")]:
         del sys.modules[name]
-    terraform_plan.terraform_types.cache_clear()
+    terraform_plan.declared_terraform_types.cache_clear()
 
 
 def _write(path: Path, source: str) -> None:
@@ -100,7 +100,7 @@ def test_two_concerns_naming_one_type_differently_stop_the_export(new_concern: P
     with pytest.raises(
         ValueError, match=r"infra.zz_queue.component.*aws:kms/key:Key.*aws_kms_custom_key.*aws_kms_key"
     ):
-        terraform_plan.terraform_types()
+        terraform_plan.declared_terraform_types()
 
 
 def test_terraform_types_follow_the_rule_pulumi_aws_names_its_types_by() -> None:
