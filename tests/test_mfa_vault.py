@@ -1,6 +1,6 @@
 """The openvpn role's controller side of MFA, run by the real ansible-playbook on this machine (where it runs in
 production too): the vault file of TOTP secrets, the otpauth URI and the QR code. The server side is proven by the
-openvpn/mfa molecule scenario."""
+openvpn role's molecule scenario."""
 
 from __future__ import annotations
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 import testinfra
 from vpn_probe import EPHEMERAL, PROFILES, lab_host
@@ -31,3 +35,12 @@ def stolen() -> dict[str, str]:
         "cert": (EPHEMERAL / "stolen" / "mallory-laptop.crt").read_text(),
         "key": (EPHEMERAL / "stolen" / "mallory-laptop.key").read_text(),
     }
+
+
+@pytest.fixture(scope="session")
+def only_openvpn() -> Iterator[Path]:
+    """A playbook applying the openvpn role alone to the server (refusals come from its preflight)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        playbook = Path(scratch) / "openvpn.yml"
+        playbook.write_text("- hosts: vpn_servers\n  become: true\n  roles: [openvpn]\n")
+        yield playbook

@@ -1,4 +1,8 @@
-"""The hardened OpenVPN server seen from a real OpenVPN client on a second lab host.
+"""The hardened OpenVPN server seen from a real OpenVPN client on a second lab host, with the certificate alone.
+
+Runs after test_mfa.py on the same server: this module first converges it again with openvpn_mfa: none and a
+waiver, the only variables the two modes differ in, so the scenario proves both without a second server, PKI and
+client host.
 
 Every refusal is checked twice: the client's tunnel never comes up, and the server's log names the hardening that
 refused it, so a test cannot pass because the client never tried.
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +25,43 @@ from lab.vpn_client import VpnProbe, put_file, replace_block
 CONFIG = "/etc/openvpn/server/server.conf"
 TLS11_CLIENT = ("--tls-version-min 1.0", "--tls-version-max 1.1", "--tls-cipher DEFAULT:@SECLEVEL=0")
 PERMISSIVE_PORT = 1195
+WAIVER = "accepted by the CISO until the phones arrive in May"
+# The variables of a certificate-only server, given on top of the scenario's TOTP inventory.
+CERTIFICATE_ONLY = ("-e", json.dumps({"openvpn_mfa": "none", "openvpn_mfa_waiver": WAIVER}))
+Run = tuple[subprocess.CompletedProcess[str], str]
 
 
 def directives(text: str) -> dict[str, str]:
     lines = [line.split(None, 1) for line in text.splitlines() if line.strip() and not line.startswith("#")]
     return {parts[0]: parts[1] if len(parts) > 1 else "" for parts in lines}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def certificate_only(only_openvpn: Path) -> tuple[Run, Run]:
+    """The TOTP server of test_mfa.py converged with MFA waived, then once more (which must change nothing)."""
+    return run_playbook(only_openvpn, *CERTIFICATE_ONLY), run_playbook(only_openvpn, *CERTIFICATE_ONLY)
+
+
+def test_a_written_waiver_turns_mfa_off_shows_the_waiver_and_removes_the_totp_check(
+    certificate_only: tuple[Run, Run], server, probe: VpnProbe
+) -> None:
+    (run, output), _ = certificate_only
+    assert run.returncode == 0, output
+    assert (
+        "WAIVER openvpn_mfa_waiver on vpn-server (ACC-03): MFA is off, the client certificate alone admits. "
+        f"Justification: {WAIVER}"
+    ) in output
+    with server.sudo():
+        assert not server.file("/etc/pam.d/openvpn-server").exists
+        assert not server.file("/etc/openvpn/server/server-totp.users").exists
+        assert "openvpn-plugin-auth-pam" not in server.file(CONFIG).content_string
+    assert "auth-user-pass" not in probe.profile("alice-laptop")
+
+
+def test_the_certificate_only_converge_is_idempotent(certificate_only: tuple[Run, Run]) -> None:
+    _, (again, output) = certificate_only
+    assert again.returncode == 0, output
+    assert re.search(r"vpn-server\s*: ok=\d+\s+changed=0\s", again.stdout), output
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +238,7 @@ def test_openvpn_older_than_the_minimum_fails_before_anything_changes(server) ->
             "- hosts: vpn_servers\n  become: true\n  roles: [openvpn]\n"
             "  vars: {openvpn_min_version: '9.9.0', openvpn_profiles_enabled: false}\n"
         )
-        run, output = run_playbook(playbook)
+        run, output = run_playbook(playbook, *CERTIFICATE_ONLY)
     assert run.returncode != 0
     assert f"OpenVPN {installed} is installed on vpn-server but openvpn_min_version requires 9.9.0" in output
     assert "Nothing was changed" in output
