@@ -31,10 +31,10 @@ LAB_NETWORK = "10.77.0.0/16"
 NAT_TABLE = "secure_tenant_lab"
 # Like Debian's cloud images: systemd, sshd, python3 for Ansible, sudo for the admin user, the CA bundle.
 ROOTFS_PACKAGES = "systemd,systemd-sysv,dbus,openssh-server,python3,iproute2,sudo,ca-certificates"
-# Debian releases a lab host can run, by version; SECURE_TENANT_LAB_RELEASE picks the default. The default stays
-# 12 until every molecule scenario has passed on 13 (issue 21); then it and lab/molecule/create.yml's become 13.
+# Debian releases a lab host can run, by version. The default is Debian's stable release, as a new bastion's is in
+# the stack (bastion.osRelease); SECURE_TENANT_LAB_RELEASE=12 runs everything on oldstable instead.
 RELEASES = {"12": "bookworm", "13": "trixie"}
-DEFAULT_RELEASE = os.environ.get("SECURE_TENANT_LAB_RELEASE", "12")
+DEFAULT_RELEASE = os.environ.get("SECURE_TENANT_LAB_RELEASE", "13")
 # CAs this machine trusts beyond Debian's bundle (e.g. an egress proxy's): lab hosts sit on the same network.
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 HOST_TOOLS = ("systemd-nspawn", "debootstrap", "nft", "ssh", "ssh-keygen")

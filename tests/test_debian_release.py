@@ -19,20 +19,23 @@ HARDENING_ROLES = sorted(
 )
 # What a task of the depending role prints when it runs: none may run on a refused system.
 MARKER = "ROLE TASK RAN"
+# The guard's one change to a passed system, before any role task (under --check here: this machine is untouched).
+PYTHON3_APT = "Install python3-apt, which the roles' apt tasks need"
 
 
 # A module that reports the facts it is given, as the setup module would on that system.
 FACTS_MODULE = """#!/usr/bin/python3
 from ansible.module_utils.basic import AnsibleModule
 
-module = AnsibleModule(argument_spec={"facts": {"type": "dict", "required": True}})
+module = AnsibleModule(argument_spec={"facts": {"type": "dict", "required": True}}, supports_check_mode=True)
 module.exit_json(changed=False, ansible_facts=module.params["facts"])
 """
 
 
 def run_role(tmp_path: Path, role: str, distribution: str, version: str) -> subprocess.CompletedProcess[str]:
-    """`role` applied to localhost after a module reported it runs `distribution` `version`, with the role's own
-    tasks replaced by one that announces itself: only its real dependencies (the guard) run before it."""
+    """`role` applied to localhost in check mode after a module reported it runs `distribution` `version`, with
+    the role's own tasks replaced by one that announces itself: only its real dependencies (the guard) run before
+    it."""
     (tmp_path / "library").mkdir()
     (tmp_path / "library" / "reported_facts.py").write_text(FACTS_MODULE)
     roles = tmp_path / "roles"
@@ -67,6 +70,7 @@ def run_role(tmp_path: Path, role: str, distribution: str, version: str) -> subp
             "localhost,",
             "-c",
             "local",
+            "--check",
             str(playbook),
         ],
         env={
@@ -87,7 +91,7 @@ def run_role(tmp_path: Path, role: str, distribution: str, version: str) -> subp
 def assert_refused(run: subprocess.CompletedProcess[str], distribution: str, version: str) -> None:
     output = run.stdout + run.stderr
     assert run.returncode != 0, output
-    assert MARKER not in output
+    assert MARKER not in output and PYTHON3_APT not in output
     assert f"localhost runs {distribution} {version}" in output
     assert "roles harden Debian 12 and 13 only, and nothing was changed" in output
 
@@ -110,4 +114,4 @@ def test_a_debian_release_the_roles_were_not_tested_on_is_refused(
 def test_debian_12_and_13_pass_the_guard(tmp_path: Path, version: str) -> None:
     run = run_role(tmp_path, "openssl", "Debian", version)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert MARKER in run.stdout
+    assert 0 <= run.stdout.find(PYTHON3_APT) < run.stdout.find(MARKER), run.stdout
