@@ -1,10 +1,14 @@
-"""The bench's target lines: each issue-23 target next to its floor, and the switch to Mitogen it measures."""
+"""The bench's target lines: each issue-23 target next to its floor, and the Mitogen strategy it measures."""
 
 from __future__ import annotations
 
 import configparser
+import importlib.util
+from pathlib import Path
 
-from bench.__main__ import DEV_SEC, ROOT, mitogen_strategy_plugins, targets
+import yaml
+
+from bench.__main__ import DEV_SEC, ROOT, targets
 
 
 def lab_results(first: float, rerun: float) -> dict[str, object]:
@@ -14,7 +18,7 @@ def lab_results(first: float, rerun: float) -> dict[str, object]:
     return {
         "first converge": run(first),
         "no-change re-run": run(rerun),
-        "no-change re-run, mitogen_linear": run(rerun / 2),
+        "no-change re-run, plain SSH (fallback)": run(rerun * 2),
         "AIDE initial database (floor)": 20.0,
         "PKI keys: 1 CA RSA-4096 + 3 RSA-2048 (floor)": 2.5,
         "ansible -m ping (floor)": 1.0,
@@ -24,25 +28,32 @@ def lab_results(first: float, rerun: float) -> dict[str, object]:
 
 
 def test_each_target_is_printed_with_its_verdict_floor_and_per_task_cost() -> None:
-    lines = targets(lab_results(first=170.0, rerun=60.0))
-    first, rerun, rerun_tasks, mitogen, mitogen_tasks, *ratios = lines
+    lines = targets(lab_results(first=170.0, rerun=30.0))
+    first, rerun, rerun_tasks, plain, plain_tasks, *ratios = lines
     assert "target 180 s, met" in first
     assert "floor 72.5 s = apt 50.0 s + AIDE initial database 20.0 s + PKI keys" in first
-    assert "target 40 s, NOT met, changed=0" in rerun
+    assert "target 40 s, met, changed=0" in rerun
     # One fact gathering plus one round trip per role of playbooks/bastion.yml (9 roles).
     assert "floor 12.0 s = facts 3.0 s + 9 roles x ping 1.0 s" in rerun
-    assert "150 ok, 50 skipped; 0.30 s per task" in rerun_tasks
-    assert "mitogen_linear" in mitogen and "target 40 s, met" in mitogen
-    assert "0.15 s per task" in mitogen_tasks
+    assert "150 ok, 50 skipped; 0.15 s per task" in rerun_tasks
+    assert "plain SSH (fallback)" in plain and "target 40 s, NOT met" in plain
+    assert "0.30 s per task" in plain_tasks
     assert ratios[0].split()[4] == f"{170.0 / DEV_SEC['first converge']:.2f}"
 
 
-def test_ansible_cfg_finds_mitogen_linear_in_this_environment() -> None:
-    """The documented switch (ANSIBLE_STRATEGY=mitogen_linear) needs ansible.cfg's plugin path to hold it."""
+def test_ansible_cfg_and_molecule_run_the_mitogen_linear_installed_in_this_environment() -> None:
+    """ansible.cfg and molecule's base config choose mitogen_linear; both plugin paths must be where pip put it."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    assert spec is not None and spec.origin is not None
+    installed = Path(spec.origin).parent / "plugins" / "strategy"
     config = configparser.ConfigParser()
     config.read(ROOT / "ansible.cfg")
-    configured = ROOT / config["defaults"]["strategy_plugins"]
-    installed = mitogen_strategy_plugins()
-    assert installed is not None
-    assert configured.resolve() == installed.resolve()
-    assert (configured / "mitogen_linear.py").is_file()
+    assert config["defaults"]["strategy"] == "mitogen_linear"
+    assert (ROOT / config["defaults"]["strategy_plugins"]).resolve() == installed.resolve()
+    molecule = yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())["ansible"]["cfg"]
+    assert molecule["defaults"]["strategy"] == "mitogen_linear"
+    from_a_role = molecule["defaults"]["strategy_plugins"].replace(
+        "${MOLECULE_PROJECT_DIRECTORY}", "roles/openssl"
+    )
+    assert (ROOT / from_a_role).resolve() == installed.resolve()
+    assert (installed / "mitogen_linear.py").is_file()
