@@ -326,6 +326,7 @@ def create(hostname: str, release: str = DEFAULT_RELEASE) -> LabHost:
                 stdout=console,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env={**os.environ, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"},
             )
         host = LabHost(lab_id, hostname, address, gateway, ADMIN_USER, 22, str(ssh_key()), process.pid)
         (host_dir / "host.json").write_text(host.to_json())
