@@ -314,9 +314,14 @@ def bastion_role_vars(source: Path) -> dict[str, dict[str, Any]]:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    # The json callback's document, whatever other enabled callbacks (profile_tasks) print after it.
+    # The json callback's document, whatever other enabled callbacks (profile_tasks) print after it. Under Mitogen
+    # (ansible.cfg's strategy) the one ad-hoc task is reported once per host, under Ansible's linear strategy once.
     report, _ = json.JSONDecoder().raw_decode(result.stdout[result.stdout.index("{") :])
-    return {host: outcome["msg"] for host, outcome in report["plays"][0]["tasks"][0]["hosts"].items()}
+    return {
+        host: outcome["msg"]
+        for task in report["plays"][0]["tasks"]
+        for host, outcome in task["hosts"].items()
+    }
 
 
 def test_bastion_playbook_gives_each_bastion_its_own_tenant_s_ca_clients_and_vault_file(
