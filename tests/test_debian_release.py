@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -115,3 +116,70 @@ def test_debian_12_and_13_pass_the_guard(tmp_path: Path, version: str) -> None:
     run = run_role(tmp_path, "openssl", "Debian", version)
     assert run.returncode == 0, run.stdout + run.stderr
     assert 0 <= run.stdout.find(PYTHON3_APT) < run.stdout.find(MARKER), run.stdout
+
+
+APT_MODULES = {"ansible.builtin.apt", "apt"}
+ROLE_MODULES = {"ansible.builtin.import_role", "ansible.builtin.include_role", "import_role", "include_role"}
+# The guard and every role that depends on it: each installs python3-apt and refuses another system first.
+GUARDED_ROLES = {"debian_release", *HARDENING_ROLES}
+
+
+def flat_tasks(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tasks in the order they run, blocks opened (block, then rescue and always)."""
+    flat: list[dict[str, Any]] = []
+    for task in tasks or []:
+        if "block" in task:
+            flat += (
+                flat_tasks(task["block"])
+                + flat_tasks(task.get("rescue", []))
+                + flat_tasks(task.get("always", []))
+            )
+        else:
+            flat.append(task)
+    return flat
+
+
+def apt_before_the_guard(play: dict[str, Any], guarded: bool = False) -> tuple[list[str], bool]:
+    """Names of the play's apt tasks that run before any guarded role (pre_tasks, then roles, then tasks), and
+    whether the guard ran by the play's end; `guarded`: an earlier play already ran it on these hosts."""
+    roles = [
+        {"role": r if isinstance(r, str) else r.get("role", r.get("name"))} for r in play.get("roles") or []
+    ]
+    early = []
+    for entry in flat_tasks(play.get("pre_tasks", [])) + roles + flat_tasks(play.get("tasks", [])):
+        role = entry.get("role") or next((entry[m]["name"] for m in ROLE_MODULES if m in entry), None)
+        guarded = guarded or role in GUARDED_ROLES
+        if not guarded and APT_MODULES & entry.keys():
+            early.append(entry.get("name", "?"))
+    return early, guarded
+
+
+def test_no_playbook_installs_packages_before_the_debian_guard() -> None:
+    """Under Mitogen an apt task on a host without python3-apt fails (the module cannot respawn), and on another
+    system it must not run at all: every play of the project and its scenarios runs the guard before apt (in
+    itself, or in an earlier play of the playbook on the same hosts or on all)."""
+    playbooks = sorted(ROOT.glob("playbooks/*.yml")) + sorted(ROOT.glob("roles/*/molecule/*/*.yml"))
+    early: dict[str, list[str]] = {}
+    for path in (path for path in playbooks if path.name != "molecule.yml"):
+        guarded_hosts: set[str] = set()
+        for play in yaml.safe_load(path.read_text()) or []:
+            if isinstance(play, dict) and "hosts" in play:
+                before = bool({play["hosts"], "all"} & guarded_hosts)
+                names, guarded = apt_before_the_guard(play, before)
+                if names:
+                    early[f"{path.relative_to(ROOT)}: {play.get('name')}"] = names
+                if guarded:
+                    guarded_hosts.add(play["hosts"])
+    assert early == {}
+    assert any(path.name == "bastion.yml" for path in playbooks)
+
+
+def test_the_order_check_finds_apt_before_the_guard_in_a_block_and_passes_it_after() -> None:
+    apt = {"name": "Install", "ansible.builtin.apt": {"name": "curl"}}
+    guard = {"name": "Guard", "ansible.builtin.import_role": {"name": "debian_release"}}
+    assert apt_before_the_guard({"pre_tasks": [{"block": [apt]}, guard]}) == (["Install"], True)
+    assert apt_before_the_guard({"tasks": [apt], "roles": ["pki"]}) == ([], True)
+    assert apt_before_the_guard({"pre_tasks": [apt], "roles": ["pki"]}) == (["Install"], True)
+    assert apt_before_the_guard({"pre_tasks": [guard, apt]}) == ([], True)
+    assert apt_before_the_guard({"tasks": [apt]}) == (["Install"], False)
+    assert apt_before_the_guard({"tasks": [apt]}, guarded=True) == ([], True)
