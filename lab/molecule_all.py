@@ -4,10 +4,11 @@ Scenarios are independent, so one failure never hides another: every scenario ru
 build/molecule/, and the run ends with a table, a results JSON (read by the evidence report) and the line
 `N passed, N failed`.
 
-A failed scenario runs once more from scratch (new hosts): lab hosts share two cores with everything else, and one
-timing failure should not hide the rest of a CI run. The retry is never silent: the first attempt's failure report
-is printed, its log kept (`<role>-<scenario>.attempt1.log`), and the summary and the results JSON count the scenario
-as flaky. A scenario that fails twice fails the run.
+A failed scenario runs again from scratch (new hosts), up to three attempts in all: lab hosts share two cores with
+everything else, and Debian 13's systemd 257 in a lab container sometimes fails a service restart ("Failed to spawn
+executor: No such file or directory", then restarts it by itself), which should not hide the rest of a CI run. A
+retry is never silent: each failed attempt's report is printed, its log kept (`<role>-<scenario>.attemptN.log`), and
+the summary and the results JSON count the scenario as flaky. A scenario that fails three times fails the run.
 """
 
 from __future__ import annotations
@@ -73,9 +74,9 @@ def slowest_first(scenarios: list[tuple[str, str]], results: Path) -> list[tuple
 
 
 def run_scenario(
-    role: str, scenario: str, running: dict[str, progress.Activity], attempts: int = 2
+    role: str, scenario: str, running: dict[str, progress.Activity], attempts: int = 3
 ) -> ScenarioResult:
-    """Run one scenario, and once more if it fails, while attempts are left."""
+    """Run one scenario, and again while it fails and attempts are left."""
     result = _run_once(role, scenario, running)
     for attempt in range(2, attempts + 1):
         if result.passed:

@@ -1,4 +1,4 @@
-"""Molecule runs: a failed scenario gets one more attempt on new hosts, never silently, and twice failed is failed."""
+"""Molecule runs: a failed scenario gets more attempts on new hosts, never silently, and three failures fail it."""
 
 from __future__ import annotations
 
@@ -35,11 +35,15 @@ def test_a_scenario_that_fails_once_passes_on_its_second_attempt_and_says_so(
     assert (tmp_path / "pki-default.log").read_text() == "passed\n"
 
 
-def test_a_scenario_that_fails_twice_fails(attempts: list[bool]) -> None:
-    attempts.extend([False, False])
+def test_a_scenario_that_fails_three_times_fails(attempts: list[bool], tmp_path: Path) -> None:
+    attempts.extend([False, False, False, True])
     result = molecule_all.run_scenario("pki", "default", {})
-    assert (result.passed, result.attempts) == (False, 2)
-    assert attempts == []
+    assert (result.passed, result.attempts) == (False, 3)
+    assert attempts == [True]  # no fourth attempt
+    assert {log.name for log in tmp_path.glob("pki-default.attempt*.log")} == {
+        "pki-default.attempt1.log",
+        "pki-default.attempt2.log",
+    }
 
 
 def test_a_passing_scenario_runs_once(attempts: list[bool]) -> None:

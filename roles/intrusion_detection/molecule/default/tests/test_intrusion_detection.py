@@ -276,8 +276,13 @@ def test_another_address_doing_the_same_is_banned_in_nftables(
     cursor = journal_cursor(host)
     peer.run("rm -f /tmp/wrong_key /tmp/wrong_key.pub")
     assert peer.run("ssh-keygen -q -t ed25519 -N '' -f /tmp/wrong_key").rc == 0
-    # Debian's ssh-audit; exit codes only grade the algorithms found.
-    scan = peer.run(f"timeout 120 ssh-audit --no-colors --port=22 --timeout=10 {address}")
+    # Debian's ssh-audit; exit codes only grade the algorithms found. Debian 13's 3.3 also runs a DHEat rate test,
+    # which crashes (BlockingIOError) when sshd drops its connections; 12's 2.5 has no such test or option. The
+    # scan ends with 0: ssh's 255 would read as a broken connection to the peer.
+    scan = peer.run(
+        "rate=$(ssh-audit --help 2>&1 | grep -o -- --skip-rate-test | head -n 1); "
+        f"timeout 120 ssh-audit --no-colors --port=22 --timeout=10 $rate {address}; true"
+    )
     assert "(gen) banner: SSH-2.0-OpenSSH" in scan.stdout, scan.stdout + scan.stderr
     logins = peer.run(
         f"for i in $(seq {FAILED_LOGINS}); do user=$([ $((i % 2)) = 0 ] && echo admin || echo nosuchuser); "
