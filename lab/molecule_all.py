@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = sum(not result.passed for result in results)
     flaky = sum(result.passed and result.attempts > 1 for result in results)
     print(
-        f"molecule: {len(results) - failed} passed ({flaky} flaky: failed once, then passed), {failed} failed "
+        f"molecule: {len(results) - failed} passed ({flaky} flaky: passed on a retry), {failed} failed "
         f"in {progress.elapsed(seconds)} with {args.jobs} jobs ({sum(r.seconds for r in results):.0f} s of scenarios)"
     )
     return 1 if failed else 0
