@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -251,80 +253,71 @@ def generation_floors(host: hosts.LabHost, operator_home: Path) -> dict[str, flo
     }
 
 
+@contextmanager
+def fresh_host(name: str) -> Iterator[tuple[hosts.LabHost, Path]]:
+    """A new lab host and an empty operator home of its own, both gone afterwards."""
+    host = hosts.create(name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="secure-tenant-bench-home-") as home:
+            yield host, Path(home)
+    finally:
+        hosts.destroy(host.lab_id)
+
+
 def bench_lab(runs: int, quick: bool) -> dict[str, Any]:
     """The lab figures; `quick` leaves out the before-figures (pipelining off, one apt run per role) and verify."""
     outputs, playbook = demo.prepare("acme-prod", OUT)
     results: dict[str, Any] = {}
 
-    host = hosts.create("bench-bastion")
-    with tempfile.TemporaryDirectory(prefix="secure-tenant-bench-home-") as home:
-        try:
-            operator_home = Path(home)
-            env = ansible_env(outputs, host, operator_home)
-            first = converge("first converge", playbook, env)
-            rerun = converge("second converge", playbook, env)
-            results |= {
-                "first converge": first,
-                "no-change re-run": rerun,
-                "re-run seconds per task": round(rerun["seconds"] / rerun["tasks"], 2),
-            }
-            results["no-change re-run, plain SSH (fallback)"] = converge(
-                "second converge, plain SSH",
+    with fresh_host("bench-bastion") as (host, operator_home):
+        env = ansible_env(outputs, host, operator_home)
+        results["first converge"] = converge("first converge", playbook, env)
+        results["no-change re-run"] = converge("second converge", playbook, env)
+        results["no-change re-run, plain SSH (fallback)"] = converge(
+            "second converge, plain SSH",
+            playbook,
+            ansible_env(outputs, host, operator_home, strategy="linear"),
+        )
+        if not quick:
+            results["no-change re-run, plain SSH, pipelining off (before)"] = converge(
+                "second converge, pipelining off",
                 playbook,
-                ansible_env(outputs, host, operator_home, strategy="linear"),
+                ansible_env(outputs, host, operator_home, pipelining=False, strategy="linear"),
             )
-            if not quick:
-                results["no-change re-run, plain SSH, pipelining off (before)"] = converge(
-                    "second converge, pipelining off",
-                    playbook,
-                    ansible_env(outputs, host, operator_home, pipelining=False, strategy="linear"),
-                )
-                results["verify"] = round(timed_child(demo.verify_command(host), env)[0], 1)
-            results |= generation_floors(host, operator_home)
-            converged_packages = installed_packages(host)
-        finally:
-            hosts.destroy(host.lab_id)
+            results["verify"] = round(timed_child(demo.verify_command(host), env)[0], 1)
+        results |= generation_floors(host, operator_home)
+        converged_packages = installed_packages(host)
 
     if not quick:
-        host = hosts.create("bench-per-role-packages")
-        with tempfile.TemporaryDirectory(prefix="secure-tenant-bench-home-") as home:
-            try:
-                # Before the one-transaction pre-install: each role installs its own packages.
-                results["first converge, one apt run per role (before)"] = converge(
-                    "first converge, one apt run per role",
-                    [*playbook, "--skip-tags", "packages"],
-                    ansible_env(outputs, host, Path(home)),
-                )
-            finally:
-                hosts.destroy(host.lab_id)
-
-    floor_host = hosts.create("bench-floor")
-    with tempfile.TemporaryDirectory(prefix="secure-tenant-bench-home-") as home:
-        try:
-            env = ansible_env(outputs, floor_host, Path(home))
-            inventory = ["-i", "playbooks/inventory/fleet.secure_tenant.yml", "bastions"]
-            ping = [
-                timed_child([ANSIBLE, *inventory, "-m", "ansible.builtin.ping"], env)[0] for _ in range(runs)
-            ]
-            facts = [
-                timed_child([ANSIBLE, *inventory, "-m", "ansible.builtin.setup"], env)[0] for _ in range(runs)
-            ]
-            results["ansible -m ping (floor)"] = round(statistics.median(ping), 2)
-            results["fact gathering (floor)"] = round(statistics.median(facts), 2)
-            # The least a first converge can cost: what it installed, in one apt-get run on a fresh host.
-            added = sorted(converged_packages - installed_packages(floor_host))
-            apt = hosts.ssh_command(
-                floor_host,
-                "sudo",
-                "sh",
-                "-c",
-                "'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq"
-                f" --no-install-recommends {' '.join(added)} >/dev/null'",
+        with fresh_host("bench-per-role-packages") as (host, operator_home):
+            # Before the one-transaction pre-install: each role installs its own packages.
+            results["first converge, one apt run per role (before)"] = converge(
+                "first converge, one apt run per role",
+                [*playbook, "--skip-tags", "packages"],
+                ansible_env(outputs, host, operator_home),
             )
-            results["apt-get install of what the converge added (floor)"] = round(timed_child(apt)[0], 1)
-            results["packages added by the converge"] = len(added)
-        finally:
-            hosts.destroy(floor_host.lab_id)
+
+    with fresh_host("bench-floor") as (floor_host, operator_home):
+        env = ansible_env(outputs, floor_host, operator_home)
+        inventory = ["-i", "playbooks/inventory/fleet.secure_tenant.yml", "bastions"]
+        ping = [timed_child([ANSIBLE, *inventory, "-m", "ansible.builtin.ping"], env)[0] for _ in range(runs)]
+        facts = [
+            timed_child([ANSIBLE, *inventory, "-m", "ansible.builtin.setup"], env)[0] for _ in range(runs)
+        ]
+        results["ansible -m ping (floor)"] = round(statistics.median(ping), 2)
+        results["fact gathering (floor)"] = round(statistics.median(facts), 2)
+        # The least a first converge can cost: what it installed, in one apt-get run on a fresh host.
+        added = sorted(converged_packages - installed_packages(floor_host))
+        apt = hosts.ssh_command(
+            floor_host,
+            "sudo",
+            "sh",
+            "-c",
+            "'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq"
+            f" --no-install-recommends {' '.join(added)} >/dev/null'",
+        )
+        results["apt-get install of what the converge added (floor)"] = round(timed_child(apt)[0], 1)
+        results["packages added by the converge"] = len(added)
     return results
 
 
