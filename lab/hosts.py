@@ -326,6 +326,8 @@ def create(hostname: str, release: str = DEFAULT_RELEASE) -> LabHost:
                 stdout=console,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # cgroup v2 inside the host, as Debian runs on EC2, whatever this machine's own hierarchy: systemd 257
+                # (Debian 13) on this machine's cgroup v1 failed service restarts at random.
                 env={**os.environ, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"},
             )
         host = LabHost(lab_id, hostname, address, gateway, ADMIN_USER, 22, str(ssh_key()), process.pid)

@@ -69,7 +69,7 @@ def slowest_first(scenarios: list[tuple[str, str]], results: Path) -> list[tuple
             f"{r['role']}/{r['scenario']}": float(r["seconds"]) for r in json.loads(results.read_text())
         }
     except (OSError, ValueError, KeyError, TypeError):
-        pass  # no earlier run here, or an unreadable one: the CI run's figures alone
+        pass  # no earlier run here, or an unreadable one: EXPECTED_SECONDS alone
     return sorted(scenarios, key=lambda item: -expected.get(f"{item[0]}/{item[1]}", 0.0))
 
 
