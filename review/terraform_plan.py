@@ -161,7 +161,9 @@ def export(snapshot: StackSnapshot) -> dict[str, Any]:
     by_address = addresses(snapshot)
     by_urn = snapshot.by_urn()
     planned, changes, configuration = [], [], []
-    for resource in _exported(snapshot):
+    # In address order: resources register in an order that varies between runs, and the same stack must always
+    # export the same plan.
+    for resource in sorted(_exported(snapshot), key=lambda r: by_address[r.urn]):
         tf_type, address = terraform_type(resource), by_address[resource.urn]
         expressions, unknown = _references(resource, by_address, by_urn)
         values = _attributes({k: v for k, v in resource.outputs.items() if k not in unknown}, tf_type)
