@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -228,17 +227,12 @@ def test_tls_1_1_client_is_refused_by_the_hardened_server_yet_accepted_by_a_perm
         assert "Control Channel: TLSv1.1" in control.client_log
 
 
-def test_openvpn_older_than_the_minimum_fails_before_anything_changes(server) -> None:
+def test_openvpn_older_than_the_minimum_fails_before_anything_changes(server, only_openvpn: Path) -> None:
     installed = server.check_output("dpkg-query -W -f '${Version}' openvpn").split("-")[0]
     with server.sudo():
         before = server.file(CONFIG).md5sum
-    with tempfile.TemporaryDirectory() as scratch:
-        playbook = Path(scratch) / "too-new.yml"
-        playbook.write_text(
-            "- hosts: vpn_servers\n  become: true\n  roles: [openvpn]\n"
-            "  vars: {openvpn_min_version: '9.9.0', openvpn_profiles_enabled: false}\n"
-        )
-        run, output = run_playbook(playbook, *CERTIFICATE_ONLY)
+    too_new = {"openvpn_min_version": "9.9.0", "openvpn_profiles_enabled": False}
+    run, output = run_playbook(only_openvpn, *CERTIFICATE_ONLY, "-e", json.dumps(too_new))
     assert run.returncode != 0
     assert f"OpenVPN {installed} is installed on vpn-server but openvpn_min_version requires 9.9.0" in output
     assert "Nothing was changed" in output
