@@ -105,6 +105,9 @@ class VpnProbe:
         out = str(self.server.check_output(f"sudo journalctl -u {unit} -n 0 --show-cursor --no-pager"))
         return out.rsplit("cursor: ", 1)[1].strip()
 
+    def _server_log(self, unit: str, cursor: str) -> str:
+        return str(self.server.check_output(f"sudo journalctl -u {unit} --after-cursor '{cursor}' --no-pager -o cat"))
+
     @contextmanager
     def attempt(
         self,
@@ -114,9 +117,13 @@ class VpnProbe:
         unit: str = "openvpn-server@server",
         credentials: tuple[str, str] | None = None,
         timeout_s: float = 30,
+        refusal: str | None = None,
     ) -> Iterator[Attempt]:
         """Start the client with `profile` (its own remote replaced by the server and `port`) plus `options`,
-        wait until the tunnel is up or the client gave up, and keep the tunnel up while the block runs."""
+        wait until the tunnel is up or the client gave up, and keep the tunnel up while the block runs.
+
+        `refusal` is what the server logs when it refuses this client: once it is there the wait ends, since a
+        client the server drops over UDP hears nothing and would wait out its handshake window."""
         profile = re.sub(r"(?m)^remote .*$", "", profile)
         self.client.check_output(f"sudo install -d -m 0700 {WORK}")
         put_file(self.client, f"{WORK}/client.ovpn", profile)
@@ -135,13 +142,11 @@ class VpnProbe:
         while time.monotonic() < deadline:
             alive = self.client.run(f"sudo kill -0 $(sudo cat {WORK}/pid)").succeeded
             log = self.client.check_output(f"sudo cat {WORK}/log")
-            if CONNECTED in log or not alive:
+            if CONNECTED in log or not alive or (refusal and refusal in self._server_log(unit, cursor)):
                 break
             time.sleep(0.5)
         time.sleep(0.5)  # let the server finish logging its side of the handshake
-        server_log = self.server.check_output(
-            f"sudo journalctl -u {unit} --after-cursor '{cursor}' --no-pager -o cat"
-        )
+        server_log = self._server_log(unit, cursor)
         try:
             yield Attempt(CONNECTED in log, log, server_log)
         finally:

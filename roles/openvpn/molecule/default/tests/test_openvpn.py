@@ -167,25 +167,27 @@ def test_valid_certificate_connects_pings_the_server_and_reaches_beyond_it_throu
 def test_client_without_certificate_is_refused(probe: VpnProbe) -> None:
     profile = replace_block(replace_block(probe.profile("alice-laptop"), "cert", None), "key", None)
     # Without cert and key the client only starts with some other credential; the server must still refuse.
-    with probe.attempt(profile, credentials=("alice-laptop", "not-a-certificate")) as attempt:
+    refusal = "peer did not return a certificate"
+    with probe.attempt(profile, credentials=("alice-laptop", "not-a-certificate"), refusal=refusal) as attempt:
         assert not attempt.connected, attempt.client_log
-    assert "peer did not return a certificate" in attempt.server_log
+    assert refusal in attempt.server_log
 
 
 def test_revoked_certificate_is_refused(probe: VpnProbe, stolen: dict[str, str]) -> None:
     profile = replace_block(
         replace_block(probe.profile("alice-laptop"), "cert", stolen["cert"]), "key", stolen["key"]
     )
-    with probe.attempt(profile) as attempt:
+    refusal = "VERIFY ERROR: depth=0, error=certificate revoked"
+    with probe.attempt(profile, refusal=refusal) as attempt:
         assert not attempt.connected, attempt.client_log
-    assert "VERIFY ERROR: depth=0, error=certificate revoked" in attempt.server_log
+    assert refusal in attempt.server_log
     assert "CN=mallory-laptop" in attempt.server_log
 
 
 def test_wrong_tls_crypt_key_is_dropped_before_tls(probe: VpnProbe, client) -> None:
     wrong_key = client.check_output("sudo openvpn --genkey secret /dev/stdout")
     profile = replace_block(probe.profile("alice-laptop"), "tls-crypt", wrong_key)
-    with probe.attempt(profile) as attempt:
+    with probe.attempt(profile, refusal="tls-crypt unwrapping failed") as attempt:
         assert not attempt.connected, attempt.client_log
     assert "tls-crypt unwrapping failed" in attempt.server_log
     assert "TLS: Initial packet" not in attempt.server_log
@@ -219,7 +221,7 @@ def test_tls_1_1_client_is_refused_by_the_hardened_server_yet_accepted_by_a_perm
     probe: VpnProbe, permissive_server: str
 ) -> None:
     profile = probe.profile("alice-laptop")
-    with probe.attempt(profile, *TLS11_CLIENT) as attempt:
+    with probe.attempt(profile, *TLS11_CLIENT, refusal="unsupported protocol") as attempt:
         assert not attempt.connected, attempt.client_log
     assert "unsupported protocol" in attempt.server_log
     with probe.attempt(profile, *TLS11_CLIENT, port=PERMISSIVE_PORT, unit=permissive_server) as control:
