@@ -209,6 +209,12 @@ def _write_host_files(rootfs: Path, hostname: str, address: str, gateway: str) -
         ADMIN_USER,
     )
     (rootfs / f"etc/sudoers.d/90-{ADMIN_USER}").write_text(f"{ADMIN_USER} ALL=(ALL) NOPASSWD:ALL\n")
+    # Once started, the admin's user manager is kept (logind's UserStopDelaySec=infinity) instead of being stopped
+    # after each idle gap between SSH commands: in a container, systemd 257's user manager fails that stop ("Failed to
+    # spawn executor") and logind holds every new SSH session of the user until the stop times out, two minutes later.
+    logind = rootfs / "etc/systemd/logind.conf.d"
+    logind.mkdir(parents=True, exist_ok=True)
+    (logind / "50-secure-tenant-lab.conf").write_text("[Login]\nUserStopDelaySec=infinity\n")
     ssh_dir = rootfs / f"home/{ADMIN_USER}/.ssh"
     ssh_dir.mkdir(mode=0o700)
     authorized = ssh_dir / "authorized_keys"
