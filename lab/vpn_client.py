@@ -106,7 +106,9 @@ class VpnProbe:
         return out.rsplit("cursor: ", 1)[1].strip()
 
     def _server_log(self, unit: str, cursor: str) -> str:
-        return str(self.server.check_output(f"sudo journalctl -u {unit} --after-cursor '{cursor}' --no-pager -o cat"))
+        return str(
+            self.server.check_output(f"sudo journalctl -u {unit} --after-cursor '{cursor}' --no-pager -o cat")
+        )
 
     @contextmanager
     def attempt(

@@ -168,7 +168,9 @@ def test_client_without_certificate_is_refused(probe: VpnProbe) -> None:
     profile = replace_block(replace_block(probe.profile("alice-laptop"), "cert", None), "key", None)
     # Without cert and key the client only starts with some other credential; the server must still refuse.
     refusal = "peer did not return a certificate"
-    with probe.attempt(profile, credentials=("alice-laptop", "not-a-certificate"), refusal=refusal) as attempt:
+    with probe.attempt(
+        profile, credentials=("alice-laptop", "not-a-certificate"), refusal=refusal
+    ) as attempt:
         assert not attempt.connected, attempt.client_log
     assert refusal in attempt.server_log
 
