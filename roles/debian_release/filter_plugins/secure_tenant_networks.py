@@ -17,14 +17,13 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def network_of(value: Any) -> Network | None:
     """The network an entry names (host bits dropped), or None when it is not an address or prefix-notation network."""
-    text = value if isinstance(value, str) else None
-    if text is None:
+    if not isinstance(value, str):
         return None
-    address, slash, prefix = text.partition("/")
+    _, slash, prefix = value.partition("/")
     if slash and not (prefix.isascii() and prefix.isdigit()):
         return None
     try:
-        return ipaddress.ip_network(text if slash else address, strict=False)
+        return ipaddress.ip_network(value, strict=False)
     except ValueError:
         return None
 
