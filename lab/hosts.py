@@ -170,6 +170,48 @@ def _claim_slot() -> int:
     raise LabError(f"all {MAX_SLOTS} lab slots are taken; run `secure-tenant-lab gc` to free dead hosts")
 
 
+def _unified_cgroup_mount() -> Path:
+    """Where this machine mounts the cgroup v2 hierarchy: /sys/fs/cgroup, or its `unified` part on a hybrid one."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        separator = fields.index("-")
+        if fields[separator + 1] == "cgroup2":
+            return Path(fields[4])
+    raise LabError(
+        "no cgroup v2 hierarchy is mounted on this machine; mount one: mount -t cgroup2 none /sys/fs/cgroup"
+    )
+
+
+def _host_cgroup(lab_id: str) -> Path:
+    """The cgroup each host's nspawn runs in, and so the root of the host's own systemd tree.
+
+    nspawn splits the cgroup it starts in into `payload` and `supervisor`. Without a systemd on this machine to give
+    each container a scope, every host started from the same cgroup shared one `payload`: their systemds ran the same
+    unit cgroups, and one host removing rsyslog.service's cgroup while another spawned into it failed the restart
+    ("Failed to spawn executor").
+    """
+    return _unified_cgroup_mount() / "secure-tenant-lab" / lab_id
+
+
+def _remove_cgroup(cgroup: Path) -> None:
+    """Kill whatever the host left in its cgroup and remove the tree, deepest first."""
+    if not cgroup.is_dir():
+        return
+    kill = cgroup / "cgroup.kill"  # Linux 5.14 and later
+    if kill.exists():
+        kill.write_text("1")
+    deadline = time.monotonic() + 10
+    nested = sorted((d for d in cgroup.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True)
+    for directory in [*nested, cgroup]:
+        while directory.exists():
+            try:
+                directory.rmdir()
+            except OSError:  # EBUSY until the killed processes have exited
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
 def _host_dir(lab_id: str) -> Path:
     return STATE_DIR / "hosts" / lab_id
 
@@ -209,12 +251,6 @@ def _write_host_files(rootfs: Path, hostname: str, address: str, gateway: str) -
         ADMIN_USER,
     )
     (rootfs / f"etc/sudoers.d/90-{ADMIN_USER}").write_text(f"{ADMIN_USER} ALL=(ALL) NOPASSWD:ALL\n")
-    # Once started, the admin's user manager is kept (logind's UserStopDelaySec=infinity) instead of being stopped
-    # after each idle gap between SSH commands: in a container, systemd 257's user manager fails that stop ("Failed to
-    # spawn executor") and logind holds every new SSH session of the user until the stop times out, two minutes later.
-    logind = rootfs / "etc/systemd/logind.conf.d"
-    logind.mkdir(parents=True, exist_ok=True)
-    (logind / "50-secure-tenant-lab.conf").write_text("[Login]\nUserStopDelaySec=infinity\n")
     ssh_dir = rootfs / f"home/{ADMIN_USER}/.ssh"
     ssh_dir.mkdir(mode=0o700)
     authorized = ssh_dir / "authorized_keys"
@@ -314,9 +350,17 @@ def create(hostname: str, release: str = DEFAULT_RELEASE) -> LabHost:
         _run("cp", "-a", "--reflink=auto", str(rootfs), str(host_dir / "rootfs"))
         _write_host_files(host_dir / "rootfs", hostname, address, gateway)
         log = host_dir / "console.log"
+        cgroup = _host_cgroup(lab_id)
+        _remove_cgroup(cgroup)
+        cgroup.mkdir(parents=True)
         with open(log, "wb") as console:
             process = subprocess.Popen(
                 [
+                    # The shell moves itself into the host's cgroup, then becomes nspawn (same pid).
+                    "sh",
+                    "-c",
+                    'echo $$ > "$0/cgroup.procs" && exec "$@"',
+                    str(cgroup),
                     "systemd-nspawn",
                     "--boot",
                     "--register=no",
@@ -390,6 +434,7 @@ def destroy(lab_id: str, pid: int | None = None) -> bool:
             time.sleep(0.2)
         if _alive(booted_as):
             os.killpg(booted_as, signal.SIGKILL)
+    _remove_cgroup(_host_cgroup(lab_id))
     shutil.rmtree(host_dir, ignore_errors=True)
     with _lab_lock():
         slots = RUN_DIR / "slots"

@@ -17,6 +17,7 @@ def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(hosts, "STATE_DIR", tmp_path)
     monkeypatch.setattr(hosts, "RUN_DIR", tmp_path / "run")
     monkeypatch.setattr(hosts, "_link_in_use", lambda index: False)  # this machine's real lab hosts aside
+    monkeypatch.setattr(hosts, "_host_cgroup", lambda lab_id: tmp_path / "cgroup" / lab_id)
     return tmp_path
 
 
@@ -103,3 +104,24 @@ def test_the_nat_table_stays_while_another_state_directorys_host_runs(
     _record_host(lab_state, 4, fake_host.pid)
     assert hosts.destroy("st4", pid=fake_host.pid) is True
     assert commands == []
+
+
+def test_each_host_runs_its_services_in_cgroups_of_its_own() -> None:
+    # Two hosts once shared one cgroup tree: every unit cgroup held the other host's processes too (listed as pid 0,
+    # from another pid namespace), and a restart on one host failed at random when the other removed the cgroup.
+    booted = [hosts.create("cgroup-a"), hosts.create("cgroup-b")]
+    try:
+        for host in booted:
+            listing = subprocess.run(
+                hosts.ssh_command(host, "grep", "-rlx", "0", "/sys/fs/cgroup", "--include=cgroup.procs"),
+                check=False,
+                capture_output=True,
+                text=True,
+            )
+            assert listing.returncode == 1, (
+                f"{host.hostname}: cgroups with foreign processes: {listing.stdout}"
+            )
+    finally:
+        for host in booted:
+            hosts.destroy(host.lab_id)
+    assert not any(hosts._host_cgroup(host.lab_id).exists() for host in booted)
