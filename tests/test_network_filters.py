@@ -3,14 +3,12 @@ an independent count of addresses, and through the roles' own validation tasks r
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,21 +16,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-ROLES = Path(__file__).resolve().parent.parent / "roles"
+from tests.role_plugins import ROLES, load_filter_plugin
+
 PLUGINS = ROLES / "debian_release" / "filter_plugins"
 
 
-def load_filters() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "secure_tenant_networks", PLUGINS / "secure_tenant_networks.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-networks = load_filters()
+networks = load_filter_plugin("debian_release", "secure_tenant_networks")
 
 
 @pytest.mark.parametrize(
