@@ -1,5 +1,5 @@
 """The roles' own filters, offline: systemd_sandbox's checks of a unit's sandbox settings, and the file states
-debian_release gives every role.
+os_baseline compares with what it would write.
 
 Each sandbox case is a setting somebody could slip past a weaker check; the systemd_sandbox molecule scenario runs
 the same checks on a real host, through the role."""
@@ -132,7 +132,7 @@ def test_each_opened_path_is_named_once() -> None:
     assert "makes /etc writable" in shown and "/etc, /etc" not in shown
 
 
-files = load_filter_plugin("debian_release", "secure_tenant_files")
+files = load_filter_plugin("os_baseline", "secure_tenant_files")
 FOUND = [{"path": "/etc/issue.net", "checksum": "ab12", "pw_name": "root", "gr_name": "adm", "mode": "0644"}]
 
 

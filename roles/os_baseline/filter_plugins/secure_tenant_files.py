@@ -1,4 +1,4 @@
-"""What a find read, in the form the roles compare with what they would write (each role depends on debian_release).
+"""What a find read, in the form os_baseline's loops compare with what they would write.
 
 A loop item is skipped, without a round trip, when the line of the file it would write is among these lines.
 """
