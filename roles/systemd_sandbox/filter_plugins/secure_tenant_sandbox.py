@@ -40,7 +40,7 @@ def _entries(value: Any) -> list[Any]:
 
 def _well_formed(value: Any) -> bool:
     """A string, number or boolean, or a list of those, without a line break (which would add directives)."""
-    if isinstance(value, Mapping) or not isinstance(value, (str, int, float, Iterable)):
+    if isinstance(value, Mapping) or not isinstance(value, (int, float, Iterable)):
         return False
     entries = _entries(value)
     return all(isinstance(entry, (str, int, float)) for entry in entries) and not any(
@@ -55,14 +55,9 @@ def paths(settings: Mapping[str, Any]) -> list[dict[str, Any]]:
     for key in PATH_KEYS:
         for entry in _entries(settings.get(key, [])):
             for word in str(entry).split():
-                prefix = re.match(r"[-+]*", word)
-                named.append(
-                    {
-                        "key": key,
-                        "path": word.split(":")[0].lstrip("-+"),
-                        "optional": "-" in (prefix.group() if prefix else ""),
-                    }
-                )
+                bare = word.lstrip("-+")
+                prefix = word[: len(word) - len(bare)]
+                named.append({"key": key, "path": bare.split(":")[0], "optional": "-" in prefix})
     return named
 
 
