@@ -30,7 +30,8 @@ lint: deps
 	ruff check .
 	ruff format --check .
 	mypy
-	mypy --strict playbooks/inventory_plugins roles/debian_release/filter_plugins roles/os_baseline/filter_plugins roles/systemd_sandbox/filter_plugins
+	mypy --strict playbooks/inventory_plugins roles/debian_release/filter_plugins roles/os_baseline/filter_plugins roles/pki/filter_plugins \
+	  roles/systemd_sandbox/filter_plugins
 	yamllint --strict .
 	ansible-lint --profile production --offline roles playbooks
 	zizmor --offline --quiet .github

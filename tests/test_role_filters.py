@@ -1,5 +1,5 @@
-"""The roles' own filters, offline: systemd_sandbox's checks of a unit's sandbox settings, and the file states
-os_baseline compares with what it would write.
+"""The roles' own filters, offline: systemd_sandbox's checks of a unit's sandbox settings, the file states
+os_baseline compares with what it would write, and the record that lets the pki role skip an unchanged CA.
 
 Each sandbox case is a setting somebody could slip past a weaker check; the systemd_sandbox molecule scenario runs
 the same checks on a real host, through the role."""
@@ -141,3 +141,92 @@ def test_file_states_are_the_lines_the_roles_compare_with() -> None:
     assert files.file_states(FOUND) == ["/etc/issue.net ab12 root adm 0644"]
     assert files.file_states(FOUND, checksum=False) == ["/etc/issue.net root adm 0644"]
     assert "/etc/issue.net ab12 root root 0644" not in files.file_states(FOUND)
+
+
+pki_record = load_filter_plugin("pki", "secure_tenant_pki_record")
+INPUTS = {"variables": {"pki_crl_valid_days": 90}, "role": ["ab12"]}
+CA_KEY = {
+    "path": "/ca/ca.key",
+    "mode": "0600",
+    "uid": 1000,
+    "gid": 1000,
+    "islnk": False,
+    "isdir": False,
+    "checksum": "c0ffee",
+    "ctime": 1796200000.25,
+}
+CERTS = {**CA_KEY, "path": "/ca/certs", "mode": "0700", "isdir": True, "ctime": 1796200001.5}
+CA = [CA_KEY, CERTS]
+NOW = 1796200100.0
+
+
+def test_the_listing_order_does_not_matter_but_a_directory_s_change_time_does_not_count() -> None:
+    current = pki_record.fingerprint(CA, INPUTS)
+    assert pki_record.fingerprint(list(reversed(CA)), INPUTS) == current
+    # Writing the record changes its directory's ctime; the directory's entries still count.
+    assert pki_record.fingerprint([CA_KEY, {**CERTS, "ctime": NOW}], INPUTS) == current
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"mode": "0644"},
+        {"uid": 0},
+        {"gid": 0},
+        {"checksum": "c0ffef"},
+        {"islnk": True, "lnk_source": "/tmp/ca.key"},
+        {"lnk_source": "/tmp/other.key"},
+        {"ctime": 1796200000.5},  # rewritten and put back: same content and mode, a new change time
+        {"path": "/ca/ca.key.old"},
+    ],
+    ids=["mode", "owner", "group", "content", "symlink", "link-target", "ctime", "renamed"],
+)
+def test_any_change_to_an_entry_changes_the_fingerprint(change: dict[str, Any]) -> None:
+    assert pki_record.fingerprint([{**CA_KEY, **change}, CERTS], INPUTS) != pki_record.fingerprint(CA, INPUTS)
+
+
+def test_an_added_or_removed_entry_or_a_changed_input_changes_the_fingerprint() -> None:
+    current = pki_record.fingerprint(CA, INPUTS)
+    assert pki_record.fingerprint([CA_KEY], INPUTS) != current
+    assert pki_record.fingerprint([*CA, {**CA_KEY, "path": "/ca/private/extra.key"}], INPUTS) != current
+    assert pki_record.fingerprint(CA, {**INPUTS, "variables": {"pki_crl_valid_days": 91}}) != current
+    assert pki_record.fingerprint(CA, {**INPUTS, "role": ["ab13"]}) != current
+
+
+@given(
+    field=st.sampled_from(["mode", "checksum", "lnk_source", "path"]),
+    value=st.text(min_size=1, max_size=20),
+)
+def test_no_single_field_value_other_than_its_own_keeps_the_fingerprint(field: str, value: str) -> None:
+    changed = {**CA_KEY, field: value}
+    if changed.get(field) != CA_KEY.get(field):
+        assert pki_record.fingerprint([changed, CERTS], INPUTS) != pki_record.fingerprint(CA, INPUTS)
+
+
+def test_a_record_is_current_only_with_its_fingerprint_and_within_its_age() -> None:
+    current = pki_record.fingerprint(CA, INPUTS)
+    written = pki_record.record(current, NOW - 10)
+    assert pki_record.is_current(written, current, NOW, 3600)
+    assert not pki_record.is_current(written, pki_record.fingerprint([CA_KEY], INPUTS), NOW, 3600)
+    assert not pki_record.is_current(pki_record.record(current, NOW - 3600), current, NOW, 3600)
+    assert pki_record.is_current(pki_record.record(current, NOW - 3599), current, NOW, 3600)
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["", "not a record", "{fp}", "{fp} {now} extra", "{fp} -5", "{fp} 12.5", "{fp} {future}", "{fp}0 {now}"],
+    ids=[
+        "empty",
+        "garbled",
+        "no-time",
+        "extra-field",
+        "negative",
+        "fraction",
+        "future",
+        "longer-fingerprint",
+    ],
+)
+def test_a_garbled_or_future_record_is_never_current(written: str) -> None:
+    current = pki_record.fingerprint(CA, INPUTS)
+    text = written.format(fp=current, now=int(NOW), future=int(NOW) + 600)
+    assert not pki_record.is_current(text, current, NOW, 3600)

@@ -164,3 +164,65 @@ def test_key_size_below_2048_is_refused_before_any_task_runs() -> None:
     assert run.returncode != 0
     assert "pki_key_size" in output and "2048" in output
     assert "changed=0" in run.stdout
+
+
+# Re-runs: the CA host's work is skipped only while the CA directory and the inputs are exactly as the last complete
+# run recorded them (tasks/unchanged.yml). These run last: each changes what the tests above read.
+SIGN_TASK = "TASK [pki : CRY-05, ACC-02, EDGE-04 | Sign each certificate with the CA]"
+RECORD = CA_DIR / ".converged"
+
+
+def converge_again(*args: str) -> tuple[bool, str]:
+    """Run converge.yml once more; whether the CA host's work ran (the signing task was not skipped), and stdout."""
+    run, output = run_playbook(Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml", *args)
+    assert run.returncode == 0, output
+    section = run.stdout.split(SIGN_TASK, 1)[1].split("\nTASK [", 1)[0]
+    return any(line.startswith(("ok:", "changed:")) for line in section.splitlines()), run.stdout
+
+
+def test_a_rerun_with_nothing_changed_skips_the_ca_work_and_changes_nothing() -> None:
+    ran, stdout = converge_again()
+    assert not ran
+    assert "changed=0" in stdout
+
+
+def _open_a_key_to_others_and_swap_its_certificate_for_another_valid_one() -> None:
+    (CA_DIR / "private" / "alice-laptop.key").chmod(0o644)
+    (CA_DIR / "certs" / "alice-laptop.crt").write_bytes((CA_DIR / "certs" / "alice-phone.crt").read_bytes())
+
+
+def _age_the_record_past_the_hour() -> None:
+    fingerprint, _ = RECORD.read_text().split()
+    RECORD.write_text(f"{fingerprint} {int(datetime.datetime.now(datetime.UTC).timestamp()) - 3601}\n")
+
+
+# Each kind of change on its own (mode, owner, content, link, change time, a garbled or future record) is in
+# tests/test_role_filters.py; these prove the role reads the directory, the clock and the variables it hashes.
+@pytest.mark.parametrize(
+    ("change", "extra_args"),
+    [
+        (_open_a_key_to_others_and_swap_its_certificate_for_another_valid_one, ()),
+        (_age_the_record_past_the_hour, ()),
+        # As an operator types it: key=value extra vars are strings.
+        (lambda: None, ("-e", "pki_crl_valid_days=91")),
+    ],
+    ids=["tampered-directory", "aged-record", "variable"],
+)
+def test_any_change_since_the_last_complete_run_runs_the_ca_work_again(
+    change, extra_args: tuple[str, ...]
+) -> None:
+    # Each case starts from the record the case before wrote (the first from converge's), so that only this change
+    # stands between the run and a skip.
+    change()
+    started = datetime.datetime.now(datetime.UTC).timestamp()
+    assert converge_again(*extra_args)[0]
+    assert int(RECORD.read_text().split()[1]) >= int(started), "the complete run wrote no new record"
+
+
+def test_the_complete_run_put_back_the_key_mode_and_the_swapped_certificate(ca: x509.Certificate) -> None:
+    assert (CA_DIR / "private" / "alice-laptop.key").stat().st_mode & 0o777 == 0o600
+    cert = controller_cert(CA_DIR / "certs" / "alice-laptop.crt")
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "alice-laptop"
+    assert_policy_grade(cert, ca)
+    key = serialization.load_pem_private_key((CA_DIR / "private" / "alice-laptop.key").read_bytes(), None)
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
