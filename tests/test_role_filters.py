@@ -160,7 +160,7 @@ CA = [CA_KEY, CERTS]
 NOW = 1796200100.0
 
 
-def test_the_listing_order_does_not_matter_but_a_directory_s_change_time_does_not_count() -> None:
+def test_neither_the_listing_order_nor_a_directory_s_change_time_counts() -> None:
     current = pki_record.fingerprint(CA, INPUTS)
     assert pki_record.fingerprint(list(reversed(CA)), INPUTS) == current
     # Writing the record changes its directory's ctime; the directory's entries still count.
