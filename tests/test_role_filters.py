@@ -1,5 +1,6 @@
 """The roles' own filters, offline: systemd_sandbox's checks of a unit's sandbox settings, the file states
-os_baseline compares with what it would write, and the record that lets the pki role skip an unchanged CA.
+os_baseline compares with what it would write, the record that lets the pki role skip an unchanged CA, and the
+dpkg listing that lets a role skip apt when its packages are installed.
 
 Each sandbox case is a setting somebody could slip past a weaker check; the systemd_sandbox molecule scenario runs
 the same checks on a real host, through the role."""
@@ -230,3 +231,24 @@ def test_a_garbled_or_future_record_is_never_current(written: str) -> None:
     current = pki_record.fingerprint(CA, INPUTS)
     text = written.format(fp=current, now=int(NOW), future=int(NOW) + 600)
     assert not pki_record.is_current(text, current, NOW, 3600)
+
+
+dpkg = load_filter_plugin("debian_release", "secure_tenant_packages")
+
+
+def test_only_packages_with_an_installed_version_count_as_installed() -> None:
+    listing = (
+        "installed openssh-server\n"
+        "half-configured aide\n"  # python3-apt counts it (and so did package_facts)
+        "unpacked fail2ban\n"
+        "config-files ulogd2\n"  # removed, its configuration kept: apt must install it again
+        "not-installed nftables\n"  # known to dpkg, never installed
+        "installed libpam-oath\n"
+        "installed libpam-oath\n"  # Multi-Arch: same, installed for two architectures
+    )
+    assert dpkg.dpkg_installed(listing) == ["aide", "fail2ban", "libpam-oath", "openssh-server"]
+
+
+@pytest.mark.parametrize("listing", ["", "\n", "installed\n", " \n"])
+def test_a_listing_without_names_counts_nothing_as_installed(listing: str) -> None:
+    assert dpkg.dpkg_installed(listing) == []
