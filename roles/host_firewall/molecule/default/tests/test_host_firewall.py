@@ -5,11 +5,14 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from lab.hosts import ssh_command
-from lab.verify import lab_host, sandboxed_exposure
+from lab.verify import lab_host, run_playbook, sandboxed_exposure
+
+CONVERGE = Path(__file__).resolve().parent.parent / "converge.yml"
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +29,10 @@ def connects(address: str, port: int, timeout: float = 3.0) -> bool | None:
         return False
     except TimeoutError:
         return None
+
+
+def dpkg_status(host, package: str) -> str:
+    return host.check_output(f"dpkg-query --show --showformat='${{db:Status-Status}}' {package}")
 
 
 def journal_since(host, started: float, identifier: str) -> str:
@@ -110,3 +117,16 @@ def test_drop_logger_runs_in_its_sandbox_rated_ok_or_better(host) -> None:
     print(f"ulogd2.service on {host.backend.get_hostname()}: {exposure.value} {exposure.rating}")
     # Root only until the NFLOG socket is open, then the ulog user.
     assert host.check_output("ps -o user= -C ulogd") == "ulog"
+
+
+# The roles skip apt when dpkg-query says every package is installed (debian_release's packages helper). A package
+# removed with its configuration kept is still listed by dpkg, as "config-files": it must count as missing.
+def test_a_package_removed_with_its_configuration_kept_is_installed_again(host) -> None:
+    with host.sudo():
+        host.check_output("DEBIAN_FRONTEND=noninteractive apt-get remove --yes ulogd2")
+        assert dpkg_status(host, "ulogd2") == "config-files"
+    run, output = run_playbook(CONVERGE, "--limit", host.backend.host, "--tags", "ctl_net_06")
+    assert run.returncode == 0, output
+    with host.sudo():
+        assert dpkg_status(host, "ulogd2") == "installed"
+    assert host.service("ulogd2").is_running
