@@ -41,8 +41,7 @@ def same_value(left: Any, right: Any) -> bool:
 def type_errors(name: str, value: Any, option: dict[str, Any]) -> list[str]:
     """Why `value` does not fit the option's type, elements, suboptions and choices (empty when it does)."""
     spec_type = option.get("type", "str")
-    # Ansible's validator lets an optional option with no default (null) be null: "not set".
-    if spec_type == "raw" or value is None and not option.get("required") and option.get("default") is None:
+    if spec_type == "raw":
         return []
     if spec_type not in SPEC_TYPES:
         return [
@@ -78,7 +77,7 @@ def type_errors(name: str, value: Any, option: dict[str, Any]) -> list[str]:
 
 
 def spec_disagreements(defaults: dict[str, Any], options: dict[str, dict[str, Any]]) -> list[str]:
-    """Where defaults/main.yml and the entry points' options disagree; role-internal `__` names excluded."""
+    """Where defaults/main.yml and the main entry point's options disagree; role-internal `__` names excluded."""
     public = {name: value for name, value in defaults.items() if not name.startswith("__")}
     errors = [
         f"{name}: in defaults/main.yml, missing from meta/argument_specs.yml"
@@ -103,15 +102,10 @@ def spec_disagreements(defaults: dict[str, Any], options: dict[str, dict[str, An
 
 
 def role_surface(role: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """A role's defaults/main.yml and the options of all its spec's entry points (`tasks_from` files read the same
-    defaults as main)."""
+    """A role's defaults/main.yml and the options of its spec's main entry point."""
     defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
     spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())
-    return defaults, {
-        name: option
-        for entry_point in spec["argument_specs"].values()
-        for name, option in (entry_point.get("options") or {}).items()
-    }
+    return defaults, spec["argument_specs"]["main"].get("options", {})
 
 
 def rendered_readme(role: Path, readme: Path) -> str:
