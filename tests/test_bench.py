@@ -12,12 +12,20 @@ from bench.__main__ import DEV_SEC, ROOT, targets
 
 
 def lab_results(first: float, rerun: float) -> dict[str, object]:
-    def run(seconds: float) -> dict[str, object]:
-        return {"seconds": seconds, "changed": 0, "ok": 150, "skipped": 50, "tasks": 200, "slowest": []}
+    def run(seconds: float, runs: list[float] | None = None) -> dict[str, object]:
+        return {
+            "seconds": seconds,
+            "changed": 0,
+            "ok": 150,
+            "skipped": 50,
+            "tasks": 200,
+            "slowest": [],
+            "runs": runs or [seconds],
+        }
 
     return {
         "first converge": run(first),
-        "no-change re-run": run(rerun),
+        "no-change re-run": run(rerun, [rerun + 9, rerun, rerun - 5]),
         "no-change re-run, plain SSH (fallback)": run(rerun * 2),
         "AIDE initial database (floor)": 20.0,
         "PKI keys: 1 CA RSA-4096 + 3 RSA-2048 (floor)": 2.5,
@@ -35,6 +43,9 @@ def test_each_target_is_printed_with_its_verdict_floor_and_per_task_cost() -> No
     assert "target 40 s, met, changed=0" in rerun
     # One fact gathering plus one round trip per role of playbooks/bastion.yml (9 roles).
     assert "floor 12.0 s = facts 3.0 s + 9 roles x ping 1.0 s" in rerun
+    # The Mitogen re-run is the median of several (--runs); the fallback is measured once.
+    assert "median of 3 runs (25.0-39.0 s)" in rerun
+    assert "median" not in plain
     assert "150 ok, 50 skipped; 0.15 s per task" in rerun_tasks
     assert "plain SSH (fallback)" in plain and "target 40 s, NOT met" in plain
     assert "0.30 s per task" in plain_tasks
