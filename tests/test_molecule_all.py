@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,8 +59,8 @@ def test_the_slowest_scenarios_start_first_by_the_last_run_else_by_the_ci_figure
     scenarios = [("audit_logging", "default"), ("openvpn", "default"), ("pki", "default"), ("pki", "tenants")]
     results = tmp_path / "results.json"
     assert molecule_all.slowest_first(scenarios, results) == [
-        ("pki", "tenants"),
         ("openvpn", "default"),
+        ("pki", "tenants"),
         # Neither has an expected time: they keep their order, after the others.
         ("audit_logging", "default"),
         ("pki", "default"),
@@ -66,4 +68,33 @@ def test_the_slowest_scenarios_start_first_by_the_last_run_else_by_the_ci_figure
     results.write_text('[{"role": "audit_logging", "scenario": "default", "seconds": 900.0}]')
     assert molecule_all.slowest_first(scenarios, results)[0] == ("audit_logging", "default")
     results.write_text("{not json")
-    assert molecule_all.slowest_first(scenarios, results)[0] == ("pki", "tenants")
+    assert molecule_all.slowest_first(scenarios, results)[0] == ("openvpn", "default")
+
+
+def test_a_make_target_joins_the_pool_runs_once_even_when_it_fails_and_stays_out_of_the_scenario_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(molecule_all, "ROOT", tmp_path)
+    monkeypatch.setattr(molecule_all, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(molecule_all, "discover", lambda roles: [("pki", "default")])
+    monkeypatch.setattr(molecule_all.hosts, "check_host_tools", lambda: None)
+    monkeypatch.setattr(molecule_all.hosts, "ensure_rootfs", lambda release: tmp_path)
+    monkeypatch.setenv("MAKEFLAGS", "-j2 --jobserver-auth=3,4")
+    started: list[tuple[list[str], Path | None, dict[str, str]]] = []
+
+    def stream(argv, log, activity, env=None, cwd=None, show=True):  # type: ignore[no-untyped-def]
+        started.append((list(argv), cwd, dict(env or {})))
+        return molecule_all.progress.Outcome(0 if "molecule" in argv[0] else 2, 1.0, "", activity)
+
+    monkeypatch.setattr(molecule_all.progress, "stream", stream)
+    assert molecule_all.main(["--make", "smoke", "--jobs", "1"]) == 1
+    # The make target is expected to take longer than a scenario with no figure: it starts first; failed, it
+    # is not run again (the scenario would be).
+    (make_argv, make_cwd, make_env), (scenario_argv, _, _) = started
+    assert (make_argv, make_cwd) == (["make", "--no-print-directory", "smoke"], tmp_path)
+    assert "MAKEFLAGS" not in make_env  # the parent make's job server descriptors do not reach it
+    assert scenario_argv[1:] == ["test", "-s", "default"]
+    assert [entry["role"] for entry in json.loads((tmp_path / "results.json").read_text())] == ["pki"]
+    table = capsys.readouterr().out
+    assert re.search(r"^make/smoke\s+FAIL\s", table, re.MULTILINE), table
+    assert "1 passed (0 flaky: passed on a retry), 1 failed" in table
