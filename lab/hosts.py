@@ -70,10 +70,11 @@ def _run(*argv: str, check: bool = True, capture: bool = True) -> subprocess.Com
 
 
 @contextlib.contextmanager
-def _lab_lock() -> Iterator[None]:
-    """Serialise changes to shared lab state (slots, rootfs cache, NAT table) across processes."""
+def _lab_lock(name: str = ".lock") -> Iterator[None]:
+    """Serialise changes to shared lab state across processes: `.lock` for slots and the NAT table, one lock per
+    root file system for its build (a debootstrap of one release must not hold up the boots of the other's hosts)."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    with open(RUN_DIR / ".lock", "w") as lock:
+    with open(RUN_DIR / name, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -108,7 +109,7 @@ def suite_of(release: str) -> str:
 def ensure_rootfs(release: str = DEFAULT_RELEASE) -> Path:
     """Build the cached root file system of a release once (about a minute), reuse it afterwards."""
     suite = suite_of(release)
-    with _lab_lock():
+    with _lab_lock(f".rootfs-{suite}.lock"):
         return _build_rootfs(suite)
 
 
@@ -336,8 +337,8 @@ def create(hostname: str, release: str = DEFAULT_RELEASE) -> LabHost:
             f"hostname {hostname!r} must be lowercase letters, digits and '-', starting with a letter"
         )
     check_host_tools()
+    rootfs = ensure_rootfs(suite)
     with _lab_lock():
-        rootfs = _build_rootfs(suite)
         ssh_key()
         index = _claim_slot()
         _ensure_nat()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -23,6 +24,33 @@ def lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def slot(state: Path, index: int) -> Path:
     return state / "run" / "slots" / str(index)
+
+
+class _BuildReached(Exception):
+    pass
+
+
+@pytest.mark.parametrize("start", ["ensure_rootfs", "create"])
+def test_building_a_root_file_system_leaves_the_lab_lock_free_for_other_hosts_to_boot(
+    lab_state: Path, monkeypatch: pytest.MonkeyPatch, start: str
+) -> None:
+    # A debootstrap under load takes minutes: under the lab lock, it held up every other host's boot.
+    lab_lock_free: list[bool] = []
+
+    def build(suite: str) -> Path:
+        with open(lab_state / "run" / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lab_lock_free.append(True)
+            except BlockingIOError:
+                lab_lock_free.append(False)
+        raise _BuildReached(suite)
+
+    monkeypatch.setattr(hosts, "_build_rootfs", build)
+    monkeypatch.setattr(hosts, "check_host_tools", lambda: None)
+    with pytest.raises(_BuildReached, match="bookworm"):
+        hosts.ensure_rootfs("12") if start == "ensure_rootfs" else hosts.create("probe", "12")
+    assert lab_lock_free == [True]
 
 
 def test_a_freed_slot_is_not_handed_out_again_at_once(lab_state: Path) -> None:
