@@ -49,9 +49,10 @@ smoke: deps
 	python -m lab.smoke
 
 # Most of the run is lab work (the molecule scenarios, the smoke test, bastion-12), which mostly waits on lab hosts
-# (boot, apt, SSH): it runs in one pool, three jobs at a time, slowest first ([lab] lines), beside the CPU-bound
-# lint and unit tests ([checks] lines; the pool debootstraps the lab root file system while lint runs). One pool, not
-# fixed queues: a queue that finishes early leaves the machine half idle while the other still has work.
+# (boot, apt, SSH): it runs in one pool, slowest first ([lab] lines), beside the CPU-bound lint and unit tests
+# ([checks] lines; the pool debootstraps the lab root file system while lint runs): three jobs at a time, and up to
+# five while the CPUs have room (once lint and unit are done). One pool, not fixed queues: a queue that finishes
+# early leaves the machine half idle while the other still has work.
 # Each phase prints its seconds.
 test: deps
 	@$(call TIMED,all phases,-j2 test-checks test-lab)
@@ -61,14 +62,15 @@ TIMED = (started=$$(date +%s); $(MAKE) --no-print-directory $(or $(2),$(1)); sta
 	echo "make test: $(1) $$([ $$status = 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - started )) s"; \
 	exit $$status)
 
+# `+`: the sub-makes share this make's job server (else each warns that it runs alone).
 test-checks:
-	@set -o pipefail; { $(call TIMED,lint) && $(call TIMED,unit); } 2>&1 | sed -u 's/^/[checks] /'
+	+@set -o pipefail; { $(call TIMED,lint) && $(call TIMED,unit); } 2>&1 | sed -u 's/^/[checks] /'
 
 test-lab:
-	@set -o pipefail; $(call TIMED,lab,lab-pool) 2>&1 | sed -u 's/^/[lab] /'
+	+@set -o pipefail; $(call TIMED,lab,lab-pool) 2>&1 | sed -u 's/^/[lab] /'
 
 lab-pool: deps
-	python -m lab.molecule_all --jobs 3 --make smoke --make bastion-12
+	python -m lab.molecule_all --jobs 3 --max-jobs 5 --make smoke --make bastion-12
 
 # Debian 12 stays supported (issue 21): playbooks/bastion.yml converged twice and verified on a Debian 12 lab host,
 # as the demo does, without its preview and evidence report. The tenant CA stays under build/, apart from the

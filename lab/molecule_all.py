@@ -8,6 +8,11 @@ build/molecule/, and the run ends with a table, a results JSON (read by the evid
 the same pool, so that all the lab work shares the job slots and ends together, instead of a fixed second queue that
 idles while the other is still busy. A target runs once; its log is `make-<target>.log` beside the scenarios'.
 
+`--jobs N` jobs always run side by side; `--max-jobs M` lets more in, one at a time, while the CPUs have room
+(less than `--max-busy` percent busy over the last half minute, measured after the last start). Lab jobs spend
+much of their time waiting on hosts (boot, apt, handshakes, timers), so a fixed count that keeps the cores busy
+beside lint leaves them half idle once lint is done; one that fills them then would starve lint before.
+
 A failed scenario runs again from scratch (new hosts), up to three attempts in all: lab hosts share two cores with
 everything else, and Debian 13's systemd 257 in a lab container sometimes fails a service restart ("Failed to spawn
 executor: No such file or directory", then restarts it by itself), which should not hide the rest of a CI run. A
@@ -23,12 +28,17 @@ import os
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from lab import hosts, progress
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "build" / "molecule"
@@ -51,6 +61,8 @@ EXPECTED_SECONDS = {
 }
 # The role name of a make target in the pool.
 MAKE = "make"
+# How long a started job runs before the CPUs' load is read again for the next: long enough to include its boot.
+LOAD_WINDOW_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,61 @@ class ScenarioResult:
     finished_at: str
     log: str
     attempts: int = 1
+
+
+def cpu_times(stat: Path = Path("/proc/stat")) -> tuple[int, int]:
+    """Busy and total time of all CPUs since boot, in clock ticks. Waiting for the disk (iowait) is idle time: a
+    CPU that waits is free for another job."""
+    # user nice system idle iowait irq softirq steal (guest time is counted in user already)
+    ticks = [int(value) for value in stat.read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+@dataclass
+class CpuRoom:
+    """Whether the CPUs have room for one more job: less than `max_busy` busy since the last look, which must be
+    at least `window` seconds ago (so a job just started shows its load before the next one is let in)."""
+
+    max_busy: float
+    window: float = LOAD_WINDOW_SECONDS
+    read: Callable[[], tuple[int, int]] = cpu_times
+    clock: Callable[[], float] = time.monotonic
+    _mark: tuple[int, int] = field(init=False)
+    _since: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.restart()
+
+    def restart(self) -> None:
+        self._mark, self._since = self.read(), self.clock()
+
+    def available(self) -> bool:
+        if self.clock() - self._since < self.window:
+            return False
+        (busy, total), (busy_before, total_before) = self.read(), self._mark
+        self.restart()
+        return (busy - busy_before) < self.max_busy * (total - total_before)
+
+
+def run_pool(
+    items: list[Item], run: Callable[[Item], Result], jobs: int, max_jobs: int, room: CpuRoom
+) -> tuple[list[Result], int]:
+    """Run every item in order of the list: `jobs` at once, up to `max_jobs` while `room` says the CPUs have
+    room. The results in the items' order, and the most jobs that ran at once."""
+    futures: dict[Future[Result], int] = {}
+    waiting = list(enumerate(items))[::-1]
+    most = 0
+    with ThreadPoolExecutor(max_workers=max_jobs) as pool:
+        while waiting:
+            running = [future for future in futures if not future.done()]
+            if len(running) < jobs or (len(running) < max_jobs and room.available()):
+                index, item = waiting.pop()
+                futures[pool.submit(run, item)] = index
+                room.restart()
+                most = max(most, len(running) + 1)
+            else:
+                wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+    return [future.result() for future in sorted(futures, key=futures.__getitem__)], most
 
 
 def discover(roles: list[str]) -> list[tuple[str, str]]:
@@ -154,6 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("roles", nargs="*", help="only these roles (default: all)")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MOLECULE_JOBS", "2")))
     parser.add_argument(
+        "--max-jobs",
+        type=int,
+        help="more jobs at once than --jobs, up to this many, while the CPUs have room",
+    )
+    parser.add_argument(
+        "--max-busy",
+        type=int,
+        default=75,
+        metavar="PERCENT",
+        help="let another job in above --jobs only while the CPUs were less busy than this (default: %(default)s)",
+    )
+    parser.add_argument(
         "--make",
         action="append",
         default=[],
@@ -161,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also run this make target in the pool, once (repeatable)",
     )
     args = parser.parse_args(argv)
+    if args.jobs < 1 or not 0 < args.max_busy <= 100:
+        parser.error("--jobs must be at least 1 and --max-busy a percentage above 0, at most 100")
+    max_jobs = max(args.max_jobs or args.jobs, args.jobs)
     jobs = discover(args.roles) + [(MAKE, target) for target in args.make]
     if not jobs:
         print("no molecule scenario found", file=sys.stderr)
@@ -173,13 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     reporter = threading.Thread(target=_report_progress, args=(running, finished, len(jobs)), daemon=True)
     reporter.start()
     started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(
-            pool.map(
-                lambda item: run_scenario(item[0], item[1], running, attempts=1 if item[0] == MAKE else 3),
-                slowest_first(jobs, RESULTS_DIR / "results.json"),
-            )
-        )
+    results, most_at_once = run_pool(
+        slowest_first(jobs, RESULTS_DIR / "results.json"),
+        lambda item: run_scenario(item[0], item[1], running, attempts=1 if item[0] == MAKE else 3),
+        args.jobs,
+        max_jobs,
+        CpuRoom(args.max_busy / 100),
+    )
     seconds = time.monotonic() - started
     finished.set()
     progress.PRINTER.done()
@@ -196,7 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     flaky = sum(result.passed and result.attempts > 1 for result in results)
     print(
         f"molecule: {len(results) - failed} passed ({flaky} flaky: passed on a retry), {failed} failed "
-        f"in {progress.elapsed(seconds)} with {args.jobs} jobs ({sum(r.seconds for r in results):.0f} s of jobs)"
+        f"in {progress.elapsed(seconds)} with {args.jobs} jobs"
+        + (
+            f", up to {max_jobs} while the CPUs had room ({most_at_once} at most)"
+            if max_jobs > args.jobs
+            else ""
+        )
+        + f" ({sum(r.seconds for r in results):.0f} s of jobs)"
     )
     return 1 if failed else 0
 

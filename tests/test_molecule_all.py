@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,80 @@ def test_a_make_target_joins_the_pool_runs_once_even_when_it_fails_and_stays_out
     table = capsys.readouterr().out
     assert re.search(r"^make/smoke\s+FAIL\s", table, re.MULTILINE), table
     assert "1 passed (0 flaky: passed on a retry), 1 failed" in table
+
+
+def _room(busy_share: float, window: float = 0.0) -> molecule_all.CpuRoom:
+    """A CpuRoom reading CPUs that are always `busy_share` busy."""
+    ticks = iter(range(100, 10**9, 100))
+
+    def read() -> tuple[int, int]:
+        total = next(ticks)
+        return round(total * busy_share), total
+
+    return molecule_all.CpuRoom(0.75, window=window, read=read)
+
+
+def test_busy_cpus_let_no_job_in_beyond_jobs() -> None:
+    at_once: list[int] = []
+    lock = threading.Lock()
+    active = 0
+
+    def run(item: int) -> int:
+        nonlocal active
+        with lock:
+            active += 1
+            at_once.append(active)
+        time.sleep(0.02)
+        with lock:
+            active -= 1
+        return item * 10
+
+    results, most = molecule_all.run_pool(list(range(8)), run, 2, 4, _room(0.75))
+    assert results == [item * 10 for item in range(8)]  # the items' order, whatever order they ended in
+    assert max(at_once) == most == 2
+
+
+def test_idle_cpus_let_jobs_in_up_to_max_jobs_and_no_more() -> None:
+    # Each job waits until four run at once: the run fails unless the pool reaches four, and a fifth would break
+    # the barrier's count.
+    four = threading.Barrier(4, timeout=5)
+    results, most = molecule_all.run_pool(
+        list(range(8)), lambda item: four.wait() is not None, 2, 4, _room(0.74)
+    )
+    assert results == [True] * 8
+    assert most == 4
+
+
+def test_the_room_is_read_since_the_last_look_after_the_window_not_since_boot() -> None:
+    now = 0.0
+    ticks = [(9_000, 10_000)]  # busy for most of the time since boot
+    room = molecule_all.CpuRoom(0.75, window=30.0, read=lambda: ticks[-1], clock=lambda: now)
+    ticks.append((9_100, 11_000))  # then 10 % busy
+    now = 29.0
+    assert not room.available()  # too soon after the last start: its load does not show yet
+    now = 30.0
+    assert room.available()
+    ticks.append((9_850, 12_000))  # then 75 % busy: no room
+    now = 60.0
+    assert not room.available()
+
+
+def test_cpu_times_count_waiting_for_the_disk_as_idle(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 10 50 700 90 5 5 40 0 0\ncpu0 50 5 25 350 45 2 3 20 0 0\n")
+    assert molecule_all.cpu_times(stat) == (210, 1000)
+
+
+def test_a_job_that_raises_stops_the_pool_only_after_the_others_end() -> None:
+    ended: list[int] = []
+
+    def run(item: int) -> int:
+        if item == 0:
+            raise RuntimeError("job 0 broke")
+        time.sleep(0.05)
+        ended.append(item)
+        return item
+
+    with pytest.raises(RuntimeError, match="job 0 broke"):
+        molecule_all.run_pool([0, 1, 2], run, 2, 2, _room(1.0))
+    assert sorted(ended) == [1, 2]
