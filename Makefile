@@ -53,9 +53,10 @@ smoke: deps
 # ([checks] lines; the pool debootstraps the lab root file system while lint runs): three jobs at a time, and up to
 # five while the CPUs have room (once lint and unit are done). One pool, not fixed queues: a queue that finishes
 # early leaves the machine half idle while the other still has work.
-# Each phase prints its seconds.
+# Each phase prints its seconds; the whole run also the CPU time it took, recorded for `make bench` (issue 23).
 test: deps
-	@$(call TIMED,all phases,-j2 test-checks test-lab)
+	+@python -m lab.cputime --label "make test: all phases" --record build/make-test.json -- \
+	  $(MAKE) --no-print-directory -j2 test-checks test-lab
 
 # $(call TIMED,label[,make arguments]): make the label's target (or the arguments), then say how long it took.
 TIMED = (started=$$(date +%s); $(MAKE) --no-print-directory $(or $(2),$(1)); status=$$?; \

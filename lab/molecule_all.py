@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from lab import hosts, progress
+from lab import cputime, hosts, progress
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -76,14 +76,6 @@ class ScenarioResult:
     attempts: int = 1
 
 
-def cpu_times(stat: Path = Path("/proc/stat")) -> tuple[int, int]:
-    """Busy and total time of all CPUs since boot, in clock ticks. Waiting for the disk (iowait) is idle time: a
-    CPU that waits is free for another job."""
-    # user nice system idle iowait irq softirq steal (guest time is counted in user already)
-    ticks = [int(value) for value in stat.read_text().split("\n", 1)[0].split()[1:9]]
-    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
-
-
 @dataclass
 class CpuRoom:
     """Whether the CPUs have room for one more job: less than `max_busy` busy since the last look, which must be
@@ -91,9 +83,9 @@ class CpuRoom:
 
     max_busy: float
     window: float = LOAD_WINDOW_SECONDS
-    read: Callable[[], tuple[int, int]] = cpu_times
+    read: Callable[[], tuple[float, float]] = cputime.cpu_times
     clock: Callable[[], float] = time.monotonic
-    _mark: tuple[int, int] = field(init=False)
+    _mark: tuple[float, float] = field(init=False)
     _since: float = field(init=False)
 
     def __post_init__(self) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import json
 from pathlib import Path
 
+import pytest
 import yaml
 
-from bench.__main__ import DEV_SEC, ROOT, targets
+from bench.__main__ import DEV_SEC, ROOT, make_test_target, targets
 
 
 def lab_results(first: float, rerun: float) -> dict[str, object]:
@@ -50,6 +52,34 @@ def test_each_target_is_printed_with_its_verdict_floor_and_per_task_cost() -> No
     assert "plain SSH (fallback)" in plain and "target 40 s, NOT met" in plain
     assert "0.30 s per task" in plain_tasks
     assert ratios[0].split()[4] == f"{170.0 / DEV_SEC['first converge']:.2f}"
+
+
+@pytest.mark.parametrize(("seconds", "verdict"), [(900, "target 900 s, met"), (901, "target 900 s, NOT met")])
+def test_make_test_is_judged_from_its_last_record_next_to_its_cpu_floor(
+    seconds: int, verdict: str, tmp_path: Path
+) -> None:
+    record = tmp_path / "make-test.json"
+    run = {"seconds": seconds, "cpu_busy_seconds": 2590, "cores": 2, "passed": True}
+    record.write_text(json.dumps(run | {"finished_at": "2026-12-02T23:00:00+00:00", "commit": "06c4d62"}))
+    line = make_test_target(record)
+    assert line.split()[:4] == ["make", "test", "(s)", str(seconds)]
+    assert f"{verdict}; floor 1295 s = CPU busy 2590 s / 2 cores; passed" in line
+    assert "commit 06c4d62" in line
+    record.write_text(json.dumps(run | {"passed": False, "finished_at": "now", "commit": "x"}))
+    assert "FAILED" in make_test_target(record)  # a failed run's time is no figure of the whole suite
+
+
+@pytest.mark.parametrize(
+    "content", [None, "{", '{"seconds": 800}', '{"seconds": 800, "cpu_busy_seconds": 1, "cores": 0}']
+)
+def test_without_a_readable_record_the_bench_says_to_run_make_test(
+    content: str | None, tmp_path: Path
+) -> None:
+    record = tmp_path / "make-test.json"
+    if content is not None:
+        record.write_text(content)
+    line = make_test_target(record)
+    assert "run `make test` first" in line and "met" not in line
 
 
 def test_ansible_cfg_and_molecule_run_the_mitogen_linear_installed_in_this_environment() -> None:

@@ -106,7 +106,7 @@ def _room(busy_share: float, window: float = 0.0) -> molecule_all.CpuRoom:
     """A CpuRoom reading CPUs that are always `busy_share` busy."""
     ticks = iter(range(100, 10**9, 100))
 
-    def read() -> tuple[int, int]:
+    def read() -> tuple[float, float]:
         total = next(ticks)
         return round(total * busy_share), total
 
@@ -156,12 +156,6 @@ def test_the_room_is_read_since_the_last_look_after_the_window_not_since_boot() 
     ticks.append((9_850, 12_000))  # then 75 % busy: no room
     now = 60.0
     assert not room.available()
-
-
-def test_cpu_times_count_waiting_for_the_disk_as_idle(tmp_path: Path) -> None:
-    stat = tmp_path / "stat"
-    stat.write_text("cpu  100 10 50 700 90 5 5 40 0 0\ncpu0 50 5 25 350 45 2 3 20 0 0\n")
-    assert molecule_all.cpu_times(stat) == (210, 1000)
 
 
 def test_a_job_that_raises_stops_the_pool_only_after_the_others_end() -> None:
