@@ -42,6 +42,9 @@ HOST_TOOLS = ("systemd-nspawn", "debootstrap", "nft", "ssh", "ssh-keygen")
 BOOT_TIMEOUT_S = 180
 MAX_SLOTS = 250
 ADMIN_USER = "admin"
+# When set, destroy() appends each host's CPU seconds to this file (a JSON line per host) before its cgroup goes:
+# the molecule pool sets one per job, to add the job's hosts to the CPU time of the job's own processes.
+CPU_RECORD_ENV = "SECURE_TENANT_LAB_CPU_RECORD"
 
 
 class LabError(RuntimeError):
@@ -192,6 +195,48 @@ def _host_cgroup(lab_id: str) -> Path:
     ("Failed to spawn executor").
     """
     return _unified_cgroup_mount() / "secure-tenant-lab" / lab_id
+
+
+def in_cgroup(cgroup: Path, argv: Sequence[str]) -> list[str]:
+    """`argv` started in `cgroup`: a shell moves itself into it, then becomes the command (same pid), so that every
+    process the command starts is counted there too."""
+    return ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup), *argv]
+
+
+def cgroup_cpu_seconds(cgroup: Path) -> float:
+    """The CPU seconds the processes of a cgroup tree have used, the exited ones included (every cgroup v2 keeps
+    this usage in cpu.stat, with or without the cpu controller)."""
+    for line in (cgroup / "cpu.stat").read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if key == "usage_usec":
+            return int(value) / 1_000_000
+    raise LabError(f"{cgroup}/cpu.stat has no usage_usec line")
+
+
+@contextlib.contextmanager
+def job_cgroup(name: str) -> Iterator[Path]:
+    """A new cgroup for one job's processes, removed afterwards with whatever the job left running in it (an SSH
+    control master). Lab hosts the job boots move to cgroups of their own: they are counted apart."""
+    cgroup = (
+        _unified_cgroup_mount()
+        / "secure-tenant-jobs"
+        / f"{os.getpid()}-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}"
+    )
+    _remove_cgroup(cgroup)
+    cgroup.mkdir(parents=True)
+    try:
+        yield cgroup
+    finally:
+        _remove_cgroup(cgroup)
+
+
+def _record_cpu(lab_id: str, cgroup: Path) -> None:
+    record = os.environ.get(CPU_RECORD_ENV)
+    if record and cgroup.is_dir():
+        with open(record, "a") as out:
+            out.write(
+                json.dumps({"lab_id": lab_id, "cpu_seconds": round(cgroup_cpu_seconds(cgroup), 2)}) + "\n"
+            )
 
 
 def _remove_cgroup(cgroup: Path) -> None:
@@ -356,23 +401,21 @@ def create(hostname: str, release: str = DEFAULT_RELEASE) -> LabHost:
         cgroup.mkdir(parents=True)
         with open(log, "wb") as console:
             process = subprocess.Popen(
-                [
-                    # The shell moves itself into the host's cgroup, then becomes nspawn (same pid).
-                    "sh",
-                    "-c",
-                    'echo $$ > "$0/cgroup.procs" && exec "$@"',
-                    str(cgroup),
-                    "systemd-nspawn",
-                    "--boot",
-                    "--register=no",
-                    "--keep-unit",
-                    "--quiet",
-                    "-D",
-                    str(host_dir / "rootfs"),
-                    "-M",
-                    lab_id,
-                    "--network-veth",
-                ],
+                in_cgroup(
+                    cgroup,
+                    [
+                        "systemd-nspawn",
+                        "--boot",
+                        "--register=no",
+                        "--keep-unit",
+                        "--quiet",
+                        "-D",
+                        str(host_dir / "rootfs"),
+                        "-M",
+                        lab_id,
+                        "--network-veth",
+                    ],
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
@@ -435,7 +478,9 @@ def destroy(lab_id: str, pid: int | None = None) -> bool:
             time.sleep(0.2)
         if _alive(booted_as):
             os.killpg(booted_as, signal.SIGKILL)
-    _remove_cgroup(_host_cgroup(lab_id))
+    cgroup = _host_cgroup(lab_id)
+    _record_cpu(lab_id, cgroup)
+    _remove_cgroup(cgroup)
     shutil.rmtree(host_dir, ignore_errors=True)
     with _lab_lock():
         slots = RUN_DIR / "slots"

@@ -74,6 +74,9 @@ class ScenarioResult:
     finished_at: str
     log: str
     attempts: int = 1
+    # CPU seconds of the job's own processes (on this machine) and of the lab hosts it booted, every attempt's.
+    cpu_seconds: float = 0.0
+    host_cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -153,7 +156,13 @@ def run_scenario(
         first_log = ROOT / result.log
         first_log.rename(first_log.with_suffix(f".attempt{attempt - 1}.log"))
         progress.PRINTER.line(f"RETRY {role}/{scenario}: attempt {attempt} of {attempts} on new hosts")
-        result = replace(_run_once(role, scenario, running), attempts=attempt)
+        again = _run_once(role, scenario, running)
+        result = replace(
+            again,
+            attempts=attempt,
+            cpu_seconds=result.cpu_seconds + again.cpu_seconds,
+            host_cpu_seconds=result.host_cpu_seconds + again.host_cpu_seconds,
+        )
     return result
 
 
@@ -179,7 +188,21 @@ def _run_once(role: str, scenario: str, running: dict[str, progress.Activity]) -
             "SECURE_TENANT_LAB_RELEASE": RELEASE,
         }
         cwd = ROOT / "roles" / role
-    outcome = progress.stream(argv, log, activity, env=env, cwd=cwd, show=False)
+    # What the job costs the machine, whatever else runs beside it: its processes in a cgroup of their own, its
+    # hosts' CPU seconds written by hosts.destroy() to a file of its own.
+    host_cpu = RESULTS_DIR / "state" / f"{role}-{scenario}.hosts-cpu.jsonl"
+    host_cpu.parent.mkdir(parents=True, exist_ok=True)
+    host_cpu.unlink(missing_ok=True)
+    with hosts.job_cgroup(name) as cgroup:
+        outcome = progress.stream(
+            hosts.in_cgroup(cgroup, argv),
+            log,
+            activity,
+            env={**env, hosts.CPU_RECORD_ENV: str(host_cpu)},
+            cwd=cwd,
+            show=False,
+        )
+        cpu_seconds = hosts.cgroup_cpu_seconds(cgroup)
     del running[name]
     result = ScenarioResult(
         role,
@@ -188,6 +211,8 @@ def _run_once(role: str, scenario: str, running: dict[str, progress.Activity]) -
         round(outcome.seconds, 1),
         datetime.now(UTC).isoformat(timespec="seconds"),
         str(log.relative_to(ROOT)),
+        cpu_seconds=round(cpu_seconds, 1),
+        host_cpu_seconds=round(_recorded_cpu_seconds(host_cpu), 1),
     )
     progress.PRINTER.line(
         f"{'PASS' if result.passed else 'FAIL'} {name} in {progress.elapsed(result.seconds)} (log: {result.log})"
@@ -195,6 +220,13 @@ def _run_once(role: str, scenario: str, running: dict[str, progress.Activity]) -
     if not result.passed:
         progress.PRINTER.line(outcome.failure_report(log.relative_to(ROOT)))
     return result
+
+
+def _recorded_cpu_seconds(record: Path) -> float:
+    """The CPU seconds of the hosts a job destroyed, as hosts.destroy() wrote them (none if it booted none)."""
+    if not record.exists():
+        return 0.0
+    return sum(float(json.loads(line)["cpu_seconds"]) for line in record.read_text().splitlines() if line)
 
 
 def _report_progress(running: dict[str, progress.Activity], finished: threading.Event, total: int) -> None:
@@ -260,12 +292,17 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS_DIR / "results.json").write_text(
         json.dumps([asdict(result) for result in results if result.role != MAKE], indent=2)
     )
-    print(f"\n{'scenario':40} {'result':6} seconds")
+    # Jobs share the cores, so a job's seconds depend on what ran beside it; its CPU seconds do not: they are what
+    # the job costs (its own processes, and apart the lab hosts it booted).
+    print(f"\n{'scenario':40} {'result':6} {'seconds':>8} {'CPU s':>7} {'on hosts':>9}")
     for result in results:
         outcome = ("pass" if result.passed else "FAIL") + (
             f" on attempt {result.attempts}" if result.attempts > 1 else ""
         )
-        print(f"{result.role + '/' + result.scenario:40} {outcome:6} {result.seconds}")
+        print(
+            f"{result.role + '/' + result.scenario:40} {outcome:6} {result.seconds:8.1f} "
+            f"{result.cpu_seconds + result.host_cpu_seconds:7.0f} {result.host_cpu_seconds:9.0f}"
+        )
     failed = sum(not result.passed for result in results)
     flaky = sum(result.passed and result.attempts > 1 for result in results)
     print(
@@ -276,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
             if max_jobs > args.jobs
             else ""
         )
-        + f" ({sum(r.seconds for r in results):.0f} s of jobs)"
+        + f" ({sum(r.seconds for r in results):.0f} s of jobs, "
+        f"{sum(r.cpu_seconds + r.host_cpu_seconds for r in results):.0f} CPU s: "
+        f"{sum(r.host_cpu_seconds for r in results):.0f} on lab hosts)"
     )
     return 1 if failed else 0
 

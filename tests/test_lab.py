@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -134,9 +135,13 @@ def test_the_nat_table_stays_while_another_state_directorys_host_runs(
     assert commands == []
 
 
-def test_each_host_runs_its_services_in_cgroups_of_its_own() -> None:
+def test_each_host_runs_its_services_in_cgroups_of_its_own_and_its_cpu_time_is_recorded_when_it_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Two hosts once shared one cgroup tree: every unit cgroup held the other host's processes too (listed as pid 0,
     # from another pid namespace), and a restart on one host failed at random when the other removed the cgroup.
+    record = tmp_path / "hosts-cpu.jsonl"
+    monkeypatch.setenv(hosts.CPU_RECORD_ENV, str(record))
     booted = [hosts.create("cgroup-a"), hosts.create("cgroup-b")]
     try:
         for host in booted:
@@ -153,3 +158,21 @@ def test_each_host_runs_its_services_in_cgroups_of_its_own() -> None:
         for host in booted:
             hosts.destroy(host.lab_id)
     assert not any(hosts._host_cgroup(host.lab_id).exists() for host in booted)
+    recorded = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [entry["lab_id"] for entry in recorded] == [host.lab_id for host in booted]
+    # Booting systemd, sshd and the SSH logins above cost each host CPU time of its own.
+    assert all(entry["cpu_seconds"] > 0.1 for entry in recorded), recorded
+
+
+def test_a_job_s_cgroup_counts_its_processes_cpu_time_and_takes_its_leftovers_with_it() -> None:
+    burn = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+    with hosts.job_cgroup("pki/tenants") as cgroup:
+        # A child that outlives the command (as an SSH control master does) is in the cgroup too.
+        subprocess.run(hosts.in_cgroup(cgroup, ["sh", "-c", f"sleep 600 & python3 -c '{burn}'"]), check=True)
+        left = [int(pid) for pid in (cgroup / "cgroup.procs").read_text().split()]
+        assert len(left) == 1
+        assert 0.5 <= hosts.cgroup_cpu_seconds(cgroup) < 5
+    assert not cgroup.exists()
+    # Killed: gone, or a zombie until the init process that adopted it reaps it.
+    stat = Path(f"/proc/{left[0]}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,23 +85,44 @@ def test_a_make_target_joins_the_pool_runs_once_even_when_it_fails_and_stays_out
     monkeypatch.setattr(molecule_all.hosts, "ensure_rootfs", lambda release: tmp_path)
     monkeypatch.setenv("MAKEFLAGS", "-j2 --jobserver-auth=3,4")
     started: list[tuple[list[str], Path | None, dict[str, str]]] = []
+    job_cpu = {"make/smoke": 12_500_000, "pki/default": 30_000_000}  # usage_usec of each job's own cgroup
+
+    @contextlib.contextmanager
+    def job_cgroup(name: str) -> Iterator[Path]:
+        cgroup = tmp_path / "cgroups" / name
+        cgroup.mkdir(parents=True)
+        yield cgroup
+        # Read once the job is done, not at removal: a real cgroup's cpu.stat goes with it.
+        (cgroup / "cpu.stat").unlink()
 
     def stream(argv, log, activity, env=None, cwd=None, show=True):  # type: ignore[no-untyped-def]
-        started.append((list(argv), cwd, dict(env or {})))
-        return molecule_all.progress.Outcome(0 if "molecule" in argv[0] else 2, 1.0, "", activity)
+        shell, flag, script, cgroup, *command = argv
+        assert (shell, flag, script) == ("sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"')
+        started.append((command, cwd, dict(env or {})))
+        job = Path(cgroup).relative_to(tmp_path / "cgroups").as_posix()
+        (Path(cgroup) / "cpu.stat").write_text(f"usage_usec {job_cpu[job]}\nuser_usec 1\n")
+        with open(env[molecule_all.hosts.CPU_RECORD_ENV], "a") as record:  # each job destroys one host
+            record.write(json.dumps({"lab_id": "st9", "cpu_seconds": 20.25}) + "\n")
+        return molecule_all.progress.Outcome(0 if "molecule" in command[0] else 2, 1.0, "", activity)
 
+    monkeypatch.setattr(molecule_all.hosts, "job_cgroup", job_cgroup)
     monkeypatch.setattr(molecule_all.progress, "stream", stream)
     assert molecule_all.main(["--make", "smoke", "--jobs", "1"]) == 1
     # The make target is expected to take longer than a scenario with no figure: it starts first; failed, it
     # is not run again (the scenario would be).
-    (make_argv, make_cwd, make_env), (scenario_argv, _, _) = started
+    (make_argv, make_cwd, make_env), (scenario_argv, _, scenario_env) = started
     assert (make_argv, make_cwd) == (["make", "--no-print-directory", "smoke"], tmp_path)
     assert "MAKEFLAGS" not in make_env  # the parent make's job server descriptors do not reach it
     assert scenario_argv[1:] == ["test", "-s", "default"]
-    assert [entry["role"] for entry in json.loads((tmp_path / "results.json").read_text())] == ["pki"]
+    assert make_env[molecule_all.hosts.CPU_RECORD_ENV] != scenario_env[molecule_all.hosts.CPU_RECORD_ENV]
+    (entry,) = json.loads((tmp_path / "results.json").read_text())
+    assert (entry["role"], entry["cpu_seconds"], entry["host_cpu_seconds"]) == ("pki", 30.0, 20.2)
     table = capsys.readouterr().out
-    assert re.search(r"^make/smoke\s+FAIL\s", table, re.MULTILINE), table
+    # Each job's CPU seconds: its own processes and its hosts'.
+    assert re.search(r"^make/smoke\s+FAIL\s+1\.0\s+33\s+20$", table, re.MULTILINE), table
+    assert re.search(r"^pki/default\s+pass\s+1\.0\s+50\s+20$", table, re.MULTILINE), table
     assert "1 passed (0 flaky: passed on a retry), 1 failed" in table
+    assert "(2 s of jobs, 83 CPU s: 40 on lab hosts)" in table
 
 
 def _room(busy_share: float, window: float = 0.0) -> molecule_all.CpuRoom:
