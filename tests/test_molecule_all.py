@@ -90,7 +90,10 @@ def test_a_make_target_joins_the_pool_runs_once_even_when_it_fails_and_stays_out
     monkeypatch.setattr(molecule_all.hosts, "ensure_rootfs", lambda release: tmp_path)
     monkeypatch.setenv("MAKEFLAGS", "-j2 --jobserver-auth=3,4")
     started: list[tuple[list[str], Path | None, dict[str, str]]] = []
-    job_cpu = {"make/smoke": 12_500_000, "audit_logging/default": 30_000_000}  # usage_usec of each job's own cgroup
+    job_cpu = {
+        "make/smoke": 12_500_000,
+        "audit_logging/default": 30_000_000,
+    }  # usage_usec of each job's own cgroup
 
     @contextlib.contextmanager
     def job_cgroup(name: str) -> Iterator[Path]:
