@@ -50,11 +50,9 @@ smoke: deps
 
 # Most of the run is lab work (the molecule scenarios, the smoke test, bastion-12), which mostly waits on lab hosts
 # (boot, apt, SSH): it runs in one pool, slowest first ([lab] lines), beside the CPU-bound lint and unit tests
-# ([checks] lines; the pool debootstraps the lab root file system while lint runs): four jobs at a time, so that
-# the four longest (each 13-14 minutes beside the rest) all start at once, and up to five while the CPUs have room
-# (once lint and unit are done; seven left them as idle as five did: 60-75 % busy over the last ten minutes, the
-# long jobs' waits on their hosts). One pool, not fixed queues: a queue that finishes early leaves the machine half
-# idle while the other still has work.
+# ([checks] lines; the pool debootstraps the lab root file system while lint runs): three jobs at a time, and up to
+# five while the CPUs have room (once lint and unit are done). One pool, not fixed queues: a queue that finishes
+# early leaves the machine half idle while the other still has work.
 # Each phase prints its seconds; the whole run also the CPU time it took, recorded for `make bench` (issue 23).
 test: deps
 	+@python -m lab.cputime --label "make test: all phases" --record build/make-test.json -- \
@@ -73,7 +71,7 @@ test-lab:
 	+@set -o pipefail; $(call TIMED,lab,lab-pool) 2>&1 | sed -u 's/^/[lab] /'
 
 lab-pool: deps
-	python -m lab.molecule_all --jobs 4 --max-jobs 5 --make smoke --make bastion-12
+	python -m lab.molecule_all --jobs 3 --max-jobs 5 --make smoke --make bastion-12
 
 # Debian 12 stays supported (issue 21): playbooks/bastion.yml converged twice and verified on a Debian 12 lab host,
 # as the demo does, without its preview and evidence report. The tenant CA stays under build/, apart from the

@@ -60,24 +60,19 @@ def test_a_passing_scenario_runs_once(attempts: list[bool]) -> None:
 
 
 def test_the_slowest_scenarios_start_first_by_the_last_run_else_by_the_ci_figures(tmp_path: Path) -> None:
-    scenarios = [
-        ("audit_logging", "default"),
-        ("openvpn", "default"),
-        ("pki", "tenants"),
-        ("ssh_hardening", "default"),
-    ]
+    scenarios = [("audit_logging", "default"), ("openvpn", "default"), ("pki", "default"), ("pki", "tenants")]
     results = tmp_path / "results.json"
     assert molecule_all.slowest_first(scenarios, results) == [
-        ("pki", "tenants"),
         ("openvpn", "default"),
+        ("pki", "tenants"),
         # Neither has an expected time: they keep their order, after the others.
         ("audit_logging", "default"),
-        ("ssh_hardening", "default"),
+        ("pki", "default"),
     ]
     results.write_text('[{"role": "audit_logging", "scenario": "default", "seconds": 900.0}]')
     assert molecule_all.slowest_first(scenarios, results)[0] == ("audit_logging", "default")
     results.write_text("{not json")
-    assert molecule_all.slowest_first(scenarios, results)[0] == ("pki", "tenants")
+    assert molecule_all.slowest_first(scenarios, results)[0] == ("openvpn", "default")
 
 
 def test_a_make_target_joins_the_pool_runs_once_even_when_it_fails_and_stays_out_of_the_scenario_results(
@@ -85,15 +80,12 @@ def test_a_make_target_joins_the_pool_runs_once_even_when_it_fails_and_stays_out
 ) -> None:
     monkeypatch.setattr(molecule_all, "ROOT", tmp_path)
     monkeypatch.setattr(molecule_all, "RESULTS_DIR", tmp_path)
-    monkeypatch.setattr(molecule_all, "discover", lambda roles: [("audit_logging", "default")])
+    monkeypatch.setattr(molecule_all, "discover", lambda roles: [("pki", "default")])
     monkeypatch.setattr(molecule_all.hosts, "check_host_tools", lambda: None)
     monkeypatch.setattr(molecule_all.hosts, "ensure_rootfs", lambda release: tmp_path)
     monkeypatch.setenv("MAKEFLAGS", "-j2 --jobserver-auth=3,4")
     started: list[tuple[list[str], Path | None, dict[str, str]]] = []
-    job_cpu = {
-        "make/smoke": 12_500_000,
-        "audit_logging/default": 30_000_000,
-    }  # usage_usec of each job's own cgroup
+    job_cpu = {"make/smoke": 12_500_000, "pki/default": 30_000_000}  # usage_usec of each job's own cgroup
 
     @contextlib.contextmanager
     def job_cgroup(name: str) -> Iterator[Path]:
@@ -124,11 +116,11 @@ def test_a_make_target_joins_the_pool_runs_once_even_when_it_fails_and_stays_out
     assert scenario_argv[1:] == ["test", "-s", "default"]
     assert make_env[molecule_all.hosts.CPU_RECORD_ENV] != scenario_env[molecule_all.hosts.CPU_RECORD_ENV]
     (entry,) = json.loads((tmp_path / "results.json").read_text())
-    assert (entry["role"], entry["cpu_seconds"], entry["host_cpu_seconds"]) == ("audit_logging", 30.0, 20.2)
+    assert (entry["role"], entry["cpu_seconds"], entry["host_cpu_seconds"]) == ("pki", 30.0, 20.2)
     table = capsys.readouterr().out
     # Each job's CPU seconds: its own processes and its hosts'.
     assert re.search(r"^make/smoke\s+FAIL\s+1\.0\s+33\s+20$", table, re.MULTILINE), table
-    assert re.search(r"^audit_logging/default\s+pass\s+1\.0\s+50\s+20$", table, re.MULTILINE), table
+    assert re.search(r"^pki/default\s+pass\s+1\.0\s+50\s+20$", table, re.MULTILINE), table
     assert "1 passed (0 flaky: passed on a retry), 1 failed" in table
     assert "(2 s of jobs, 83 CPU s: 40 on lab hosts)" in table
 
