@@ -239,6 +239,13 @@ def _record_cpu(lab_id: str, cgroup: Path) -> None:
             )
 
 
+def recorded_cpu_seconds(record: Path) -> float:
+    """The CPU seconds of the hosts destroyed while CPU_RECORD_ENV named `record` (none if none was)."""
+    if not record.exists():
+        return 0.0
+    return sum(float(json.loads(line)["cpu_seconds"]) for line in record.read_text().splitlines() if line)
+
+
 def _remove_cgroup(cgroup: Path) -> None:
     """Kill whatever the host left in its cgroup and remove the tree, deepest first."""
     if not cgroup.is_dir():

@@ -78,6 +78,10 @@ class ScenarioResult:
     cpu_seconds: float = 0.0
     host_cpu_seconds: float = 0.0
 
+    @property
+    def total_cpu_seconds(self) -> float:
+        return self.cpu_seconds + self.host_cpu_seconds
+
 
 @dataclass
 class CpuRoom:
@@ -212,7 +216,7 @@ def _run_once(role: str, scenario: str, running: dict[str, progress.Activity]) -
         datetime.now(UTC).isoformat(timespec="seconds"),
         str(log.relative_to(ROOT)),
         cpu_seconds=round(cpu_seconds, 1),
-        host_cpu_seconds=round(_recorded_cpu_seconds(host_cpu), 1),
+        host_cpu_seconds=round(hosts.recorded_cpu_seconds(host_cpu), 1),
     )
     progress.PRINTER.line(
         f"{'PASS' if result.passed else 'FAIL'} {name} in {progress.elapsed(result.seconds)} (log: {result.log})"
@@ -220,13 +224,6 @@ def _run_once(role: str, scenario: str, running: dict[str, progress.Activity]) -
     if not result.passed:
         progress.PRINTER.line(outcome.failure_report(log.relative_to(ROOT)))
     return result
-
-
-def _recorded_cpu_seconds(record: Path) -> float:
-    """The CPU seconds of the hosts a job destroyed, as hosts.destroy() wrote them (none if it booted none)."""
-    if not record.exists():
-        return 0.0
-    return sum(float(json.loads(line)["cpu_seconds"]) for line in record.read_text().splitlines() if line)
 
 
 def _report_progress(running: dict[str, progress.Activity], finished: threading.Event, total: int) -> None:
@@ -301,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{result.role + '/' + result.scenario:40} {outcome:6} {result.seconds:8.1f} "
-            f"{result.cpu_seconds + result.host_cpu_seconds:7.0f} {result.host_cpu_seconds:9.0f}"
+            f"{result.total_cpu_seconds:7.0f} {result.host_cpu_seconds:9.0f}"
         )
     failed = sum(not result.passed for result in results)
     flaky = sum(result.passed and result.attempts > 1 for result in results)
@@ -314,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             else ""
         )
         + f" ({sum(r.seconds for r in results):.0f} s of jobs, "
-        f"{sum(r.cpu_seconds + r.host_cpu_seconds for r in results):.0f} CPU s: "
+        f"{sum(r.total_cpu_seconds for r in results):.0f} CPU s: "
         f"{sum(r.host_cpu_seconds for r in results):.0f} on lab hosts)"
     )
     return 1 if failed else 0
